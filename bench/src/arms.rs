@@ -1,0 +1,324 @@
+//! The environment every arm shares, and one round of the arms.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Serialize;
+use sqlx::PgPool;
+
+use crate::dbstats::{self, Snapshot};
+use crate::load::{self, Sample, Worker};
+use crate::peers::{self, Peer};
+use crate::pgbench::{self, Identity, Script};
+use crate::report::Arm;
+use crate::scenarios::{self, Client, Contended, Getter, Renewer, Uncontended};
+use crate::setup::{self, Database, Server, Tenant};
+use crate::Args;
+
+/// An arm's name, the pool size of its own server, and whether that pings
+/// before every check-out.
+type Variant = (String, u32, bool);
+
+pub struct Env {
+    pub args: Args,
+    db: Option<Database>,
+    url: String,
+    pub pool: PgPool,
+    pub tenant: Tenant,
+    pub server: Server,
+    compare: Vec<Variant>,
+    held: Arc<Vec<(String, String)>>,
+    redis_always: Option<Peer>,
+    redis_everysec: Option<Peer>,
+    etcd: Option<Peer>,
+    peer_notes: Vec<String>,
+    pub dir: PathBuf,
+    pub clients: usize,
+    start: Snapshot,
+}
+
+impl Env {
+    /// Creates the bench's database and everything on it; drops the
+    /// database again if anything after its creation fails.
+    pub async fn prepare(args: &Args) -> anyhow::Result<Self> {
+        let db = Database::create(&args.database_url).await?;
+        eprintln!("database {} created", db.name);
+        match Self::prepare_on(args, &db).await {
+            Ok(mut env) => {
+                env.db = Some(db);
+                Ok(env)
+            }
+            Err(error) => {
+                let _ = db.drop_it().await;
+                Err(error)
+            }
+        }
+    }
+
+    async fn prepare_on(args: &Args, db: &Database) -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("leasehold-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let pool = sqlx::postgres::PgPoolOptions::new().max_connections(4).connect(&db.url).await?;
+        let tenant = setup::tenant(&pool).await?;
+        let server = Server::start(&db.url, args.pool, args.sweep_batch, false)?;
+        // Variants start for their arm only, so that their pools do not hold
+        // connections of a PostgreSQL that others use too.
+        let mut compare: Vec<Variant> = args
+            .compare_pools
+            .iter()
+            .map(|&size| (format!("A uncontended pool={size}"), size, false))
+            .collect();
+        compare.push((format!("A uncontended pool={} ping every check-out", args.pool), args.pool, true));
+        eprintln!("holding {} locks for the renew arms", args.renew_locks);
+        let held = scenarios::hold_many(&server.addr, &tenant.key, args.renew_locks, 16).await?;
+        let who = Identity { account_id: tenant.account_id, key_id: &tenant.key_id };
+        pgbench::seed_renewals(&pool, &who, args.renew_locks as i64).await?;
+        let mut env = Self {
+            args: args.clone(),
+            db: None,
+            url: db.url.clone(),
+            pool,
+            tenant,
+            server,
+            compare,
+            held: Arc::new(held),
+            redis_always: None,
+            redis_everysec: None,
+            etcd: None,
+            peer_notes: Vec::new(),
+            dir,
+            clients: args.clients.unwrap_or(0),
+            start: Snapshot::default(),
+        };
+        if !args.no_peers {
+            env.start_peers().await;
+        }
+        if env.clients == 0 {
+            env.clients = env.pgbench_peak().await?;
+        }
+        sqlx::query("VACUUM ANALYZE locks").execute(&env.pool).await?;
+        env.start = dbstats::snapshot(&env.pool).await?;
+        Ok(env)
+    }
+
+    async fn start_peers(&mut self) {
+        match peers::start_redis(16379, "always", &self.dir).await {
+            Ok(peer) => self.redis_always = Some(peer),
+            Err(e) => self.peer_notes.push(format!("redis appendfsync=always: {e:#}")),
+        }
+        match peers::start_redis(16380, "everysec", &self.dir).await {
+            Ok(peer) => self.redis_everysec = Some(peer),
+            Err(e) => self.peer_notes.push(format!("redis appendfsync=everysec: {e:#}")),
+        }
+        match peers::start_etcd(12379, &self.dir).await {
+            Ok(peer) => self.etcd = Some(peer),
+            Err(e) => self.peer_notes.push(format!("etcd: {e:#}")),
+        }
+    }
+
+    /// The concurrency where pgbench's uncontended cycles peak.
+    async fn pgbench_peak(&self) -> anyhow::Result<usize> {
+        let mut best = (0.0, 4);
+        for clients in [4, 8, 16] {
+            let sample = self.pgbench(&Script::Uncontended, clients, Duration::from_secs(2)).await?;
+            eprintln!("pgbench uncontended, {clients} clients: {:.0} cycles/s", sample.rate());
+            if sample.rate() > best.0 {
+                best = (sample.rate(), clients);
+            }
+        }
+        eprintln!("concurrency: {} clients (where pgbench peaked)", best.1);
+        Ok(best.1)
+    }
+
+    async fn pgbench(&self, script: &Script, clients: usize, duration: Duration) -> anyhow::Result<Sample> {
+        let who = Identity { account_id: self.tenant.account_id, key_id: &self.tenant.key_id };
+        pgbench::run(&self.db_url(), script, &who, clients, duration, &self.dir).await
+    }
+
+    fn db_url(&self) -> String {
+        self.url.clone()
+    }
+
+    pub async fn clients(&self, addr: &str, n: usize) -> anyhow::Result<Vec<Client>> {
+        let mut clients = Vec::with_capacity(n);
+        for _ in 0..n {
+            clients.push(Client::connect(addr, &self.tenant.key).await?);
+        }
+        Ok(clients)
+    }
+
+    pub async fn uncontended(&self, addr: &str, n: usize, prefix: &str) -> anyhow::Result<Vec<Uncontended>> {
+        let clients = self.clients(addr, n).await?;
+        Ok(clients
+            .into_iter()
+            .enumerate()
+            .map(|(i, client)| Uncontended { client, name: format!("{prefix}-{i}") })
+            .collect())
+    }
+
+    /// One round: every arm once, always in the same order.
+    pub async fn round(&mut self, arms: &mut BTreeMap<String, Arm>) -> anyhow::Result<()> {
+        let (n, addr) = (self.clients, self.server.addr.clone());
+        let workers = self.uncontended(&addr, n, "u").await?;
+        self.closed(arms, "A uncontended", "cycles", workers).await?;
+        self.pgbench_arm(arms, "B uncontended", "cycles", Script::Uncontended).await?;
+        for (i, (name, size, ping)) in self.compare.iter().enumerate() {
+            let server = Server::start(&self.db_url(), *size, self.args.sweep_batch, *ping)?;
+            let workers = self.uncontended(&server.addr, n, &format!("v{i}")).await?;
+            self.closed(arms, name, "cycles", workers).await?;
+        }
+        let clients = self.clients(&addr, n).await?;
+        let workers = clients.into_iter().map(|client| Contended { client, granted: 0 }).collect();
+        self.closed(arms, "A contended (4 names)", "attempts", workers).await?;
+        self.pgbench_arm(arms, "B contended (4 names)", "attempts", Script::Contended).await?;
+        let clients = self.clients(&addr, n).await?;
+        let held = self.held.clone();
+        let workers = clients.into_iter().map(|client| Renewer { client, held: held.clone() }).collect();
+        self.closed(arms, "A renew (held locks)", "renewals", workers).await?;
+        self.pgbench_arm(arms, "B renew (held locks)", "renewals", Script::Renew(self.held.len())).await?;
+        let clients = self.clients(&addr, n).await?;
+        let workers = clients.into_iter().map(|client| Getter { client, path: "/healthz" }).collect();
+        self.closed(arms, "C GET /healthz (no database)", "requests", workers).await?;
+        self.pgbench_arm(arms, "D pgbench SELECT 1", "queries", Script::SelectOne).await?;
+        self.peer_arms(arms).await
+    }
+
+    async fn peer_arms(&self, arms: &mut BTreeMap<String, Arm>) -> anyhow::Result<()> {
+        let n = self.clients;
+        for (label, peer) in [("always", &self.redis_always), ("everysec", &self.redis_everysec)] {
+            let Some(peer) = peer else { continue };
+            for contended in [false, true] {
+                let mut workers = Vec::new();
+                for i in 0..n {
+                    workers.push(peers::Redis::connect(&peer.addr, format!("u-{i}"), contended).await?);
+                }
+                let name = if contended {
+                    format!("E redis {label} contended")
+                } else {
+                    format!("E redis {label} uncontended")
+                };
+                self.closed(arms, &name, if contended { "attempts" } else { "cycles" }, workers).await?;
+            }
+        }
+        if let Some(etcd) = &self.etcd {
+            let mut workers = Vec::new();
+            for i in 0..n {
+                workers.push(peers::Etcd::connect(&etcd.addr, format!("u-{i}")).await?);
+            }
+            self.closed(arms, "E etcd uncontended", "cycles", workers).await?;
+        }
+        for note in &self.peer_notes {
+            arms.entry(format!("E {}", note.split(':').next().unwrap_or("peer"))).or_default().note =
+                Some(note.clone());
+        }
+        Ok(())
+    }
+
+    async fn closed<W: Worker>(
+        &self,
+        arms: &mut BTreeMap<String, Arm>,
+        name: &str,
+        unit: &'static str,
+        workers: Vec<W>,
+    ) -> anyhow::Result<()> {
+        if !self.selected(name) {
+            return Ok(());
+        }
+        eprintln!("  {name}");
+        let (before, cpu) = (dbstats::snapshot(&self.pool).await?, cpu_now());
+        let sample = load::closed(workers, Duration::from_millis(500), self.args.duration()).await;
+        self.record(arms, name, unit, sample, before, cpu).await
+    }
+
+    async fn pgbench_arm(
+        &self,
+        arms: &mut BTreeMap<String, Arm>,
+        name: &str,
+        unit: &'static str,
+        script: Script,
+    ) -> anyhow::Result<()> {
+        if !self.selected(name) {
+            return Ok(());
+        }
+        eprintln!("  {name}");
+        let (before, cpu) = (dbstats::snapshot(&self.pool).await?, cpu_now());
+        let sample = self
+            .pgbench(&script, self.clients, self.args.duration())
+            .await
+            .with_context(|| name.to_owned())?;
+        self.record(arms, name, unit, sample, before, cpu).await
+    }
+
+    async fn record(
+        &self,
+        arms: &mut BTreeMap<String, Arm>,
+        name: &str,
+        unit: &'static str,
+        sample: Sample,
+        before: Snapshot,
+        cpu: (f64, f64),
+    ) -> anyhow::Result<()> {
+        let after = dbstats::snapshot(&self.pool).await?;
+        let arm = arms.entry(name.to_owned()).or_default();
+        arm.unit = unit;
+        let ops = sample.ops.max(1) as f64;
+        arm.wal_bytes_per_op.push((after.wal_bytes - before.wal_bytes) / ops);
+        let (machine, own) = cpu_now();
+        arm.cpu_us_per_op.push((machine - cpu.0) * 1e6 / ops);
+        arm.own_cpu_us_per_op.push((own - cpu.1) * 1e6 / ops);
+        arm.rounds.push(sample);
+        Ok(())
+    }
+
+    /// The locks table over the whole run (PostgreSQL flushes its table
+    /// counters within seconds of a backend going idle, so this waits).
+    pub async fn table_health(&self) -> anyhow::Result<TableHealth> {
+        tokio::time::sleep(Duration::from_secs(11)).await;
+        let end = dbstats::snapshot(&self.pool).await?;
+        let updates = end.locks_updates - self.start.locks_updates;
+        let hot = end.locks_hot_updates - self.start.locks_hot_updates;
+        Ok(TableHealth {
+            updates,
+            hot_updates: hot,
+            hot_share: hot as f64 / updates.max(1) as f64,
+            start: self.start,
+            end,
+        })
+    }
+
+    pub async fn finish(mut self) -> anyhow::Result<()> {
+        drop(self.server);
+        self.pool.close().await;
+        if let Some(db) = self.db.take() {
+            db.drop_it().await?;
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_file(setup::bench_config_path());
+        Ok(())
+    }
+
+    fn selected(&self, arm: &str) -> bool {
+        self.args.only.as_deref().map_or(true, |only| arm.contains(only))
+    }
+
+    pub fn db_pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// (machine-wide busy, this process) CPU seconds.
+fn cpu_now() -> (f64, f64) {
+    (dbstats::cpu_busy_seconds(), dbstats::own_cpu_seconds())
+}
+
+#[derive(Debug, Serialize)]
+pub struct TableHealth {
+    pub updates: i64,
+    pub hot_updates: i64,
+    pub hot_share: f64,
+    pub start: Snapshot,
+    pub end: Snapshot,
+}

@@ -1,0 +1,292 @@
+//! Checks a run's history:
+//!
+//! 1. mutual exclusion: on each lock, no two leases' holding windows overlap.
+//!    A window opens when the acquire's answer arrives and ends at the send
+//!    time of the lease's last acknowledged acquire or renew plus the TTL, or
+//!    at the send time of its release if that is earlier;
+//! 2. fencing tokens: unique, and strictly increasing in real-time order (an
+//!    acquire that completed before another was invoked has the lower token),
+//!    across every fault;
+//! 3. the fenced register loses no acknowledged write: on each lock, the
+//!    acknowledged writes wrote 1, 2, ..., n once each and it ends at n;
+//! 4. the control counter, incremented under the same locks without fencing,
+//!    loses updates (counted, and required to be > 0 when clients were paused);
+//! 5. every lock was acquirable again within TTL + 2 s of the faults healing.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::clock::{millis, nanos};
+use crate::history::{Kind, Op, Outcome};
+
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    pub operations: usize,
+    pub lock_operations: usize,
+    pub outcomes: BTreeMap<String, usize>,
+    pub leases_granted: usize,
+    pub mutual_exclusion_violations: usize,
+    pub fencing_violations: usize,
+    pub fenced_lost_writes: i64,
+    pub fenced_acknowledged_writes: usize,
+    pub fenced_rejected_stale_writes: usize,
+    pub control_lost_updates: i64,
+    pub control_writes: usize,
+    pub slowest_recovery_ms: f64,
+    pub unrecovered_locks: usize,
+    /// The first few violations, described.
+    pub examples: Vec<String>,
+}
+
+impl Report {
+    pub fn violations(&self) -> usize {
+        self.mutual_exclusion_violations
+            + self.fencing_violations
+            + self.fenced_lost_writes.unsigned_abs() as usize
+            + self.unrecovered_locks
+    }
+
+    fn example(&mut self, text: String) {
+        if self.examples.len() < 20 {
+            self.examples.push(text);
+        }
+    }
+}
+
+/// `finals`: lock → (fenced register, control counter) at the end.
+/// `recovery`: lock → how long after healing it was acquired, if it was.
+pub fn check(
+    ops: &[Op],
+    ttl: Duration,
+    finals: &HashMap<u32, (i64, i64)>,
+    recovery: &[(u32, Option<Duration>)],
+) -> Report {
+    let mut report = Report { operations: ops.len(), ..Report::default() };
+    for op in ops.iter().filter(|op| matches!(op.kind, Kind::Acquire | Kind::Renew | Kind::Release)) {
+        report.lock_operations += 1;
+        *report.outcomes.entry(format!("{:?} {:?}", op.kind, op.outcome).to_lowercase()).or_default() += 1;
+    }
+    mutual_exclusion(ops, ttl, &mut report);
+    fencing_order(ops, &mut report);
+    registers(ops, finals, &mut report);
+    let limit = ttl + Duration::from_secs(2);
+    for (lock, took) in recovery {
+        match took {
+            Some(took) => {
+                report.slowest_recovery_ms = report.slowest_recovery_ms.max(took.as_secs_f64() * 1e3)
+            }
+            None => report.example(format!("lock {lock} never became acquirable after healing")),
+        }
+        if took.map_or(true, |t| t > limit) {
+            report.unrecovered_locks += 1;
+        }
+    }
+    report
+}
+
+#[derive(Debug)]
+struct Window {
+    lock: u32,
+    client: u32,
+    token: i64,
+    start: u64,
+    last_ack_send: u64,
+    release_send: Option<u64>,
+}
+
+fn mutual_exclusion(ops: &[Op], ttl: Duration, report: &mut Report) {
+    let mut windows: HashMap<(u32, u64), Window> = HashMap::new();
+    for op in ops {
+        let key = (op.client, op.lease);
+        match (op.kind, op.outcome) {
+            (Kind::Acquire, Outcome::Ok) => {
+                let token = op.fencing_token.unwrap_or(-1);
+                let window = Window {
+                    lock: op.lock,
+                    client: op.client,
+                    token,
+                    start: op.complete,
+                    last_ack_send: op.invoke,
+                    release_send: None,
+                };
+                windows.insert(key, window);
+            }
+            (Kind::Renew, Outcome::Ok) => {
+                if let Some(w) = windows.get_mut(&key) {
+                    w.last_ack_send = w.last_ack_send.max(op.invoke);
+                }
+            }
+            (Kind::Release, _) => {
+                if let Some(w) = windows.get_mut(&key) {
+                    w.release_send = Some(op.invoke);
+                }
+            }
+            _ => {}
+        }
+    }
+    report.leases_granted = windows.len();
+    let end = |w: &Window| {
+        let lapse = w.last_ack_send + nanos(ttl);
+        w.release_send.map_or(lapse, |r| r.min(lapse))
+    };
+    let mut by_lock: HashMap<u32, Vec<&Window>> = HashMap::new();
+    for w in windows.values() {
+        by_lock.entry(w.lock).or_default().push(w);
+    }
+    for (lock, mut list) in by_lock {
+        list.sort_by_key(|w| w.start);
+        let mut latest: Option<&Window> = None;
+        for w in list {
+            if let Some(prev) = latest.filter(|prev| end(prev) > w.start) {
+                report.mutual_exclusion_violations += 1;
+                report.example(format!(
+                    "lock {lock}: client {} (token {}) held it until {:.1} ms but client {} (token {}) got it at {:.1} ms",
+                    prev.client, prev.token, millis(end(prev)), w.client, w.token, millis(w.start)
+                ));
+            }
+            if latest.map_or(true, |prev| end(w) > end(prev)) {
+                latest = Some(w);
+            }
+        }
+    }
+}
+
+fn fencing_order(ops: &[Op], report: &mut Report) {
+    let mut granted: Vec<&Op> =
+        ops.iter().filter(|op| op.kind == Kind::Acquire && op.outcome == Outcome::Ok).collect();
+    let mut seen = HashSet::new();
+    for op in &granted {
+        match op.fencing_token {
+            Some(token) if seen.insert(token) => {}
+            token => {
+                report.fencing_violations += 1;
+                report.example(format!(
+                    "client {} got a missing or duplicate fencing token {token:?}",
+                    op.client
+                ));
+            }
+        }
+    }
+    // Sweep in invoke order, folding in every acquire that completed before.
+    let mut by_complete = granted.clone();
+    by_complete.sort_by_key(|op| op.complete);
+    granted.sort_by_key(|op| op.invoke);
+    let (mut next, mut highest) = (0, i64::MIN);
+    for op in granted {
+        while next < by_complete.len() && by_complete[next].complete < op.invoke {
+            highest = highest.max(by_complete[next].fencing_token.unwrap_or(i64::MIN));
+            next += 1;
+        }
+        let token = op.fencing_token.unwrap_or(i64::MIN);
+        if token <= highest {
+            report.fencing_violations += 1;
+            report.example(format!(
+                "client {} got fencing token {token} at {:.1} ms, not above {highest} granted before",
+                op.client,
+                millis(op.invoke)
+            ));
+        }
+    }
+}
+
+fn registers(ops: &[Op], finals: &HashMap<u32, (i64, i64)>, report: &mut Report) {
+    let mut fenced: HashMap<u32, Vec<i64>> = HashMap::new();
+    let mut control: HashMap<u32, i64> = HashMap::new();
+    for op in ops.iter().filter(|op| op.kind == Kind::Write) {
+        report.control_writes += 1;
+        *control.entry(op.lock).or_default() += 1;
+        match op.fenced_ok {
+            Some(true) => fenced.entry(op.lock).or_default().push(op.fenced.unwrap_or(0)),
+            _ => report.fenced_rejected_stale_writes += 1,
+        }
+    }
+    for (lock, mut values) in fenced {
+        report.fenced_acknowledged_writes += values.len();
+        values.sort_unstable();
+        let n = values.len() as i64;
+        let expected: Vec<i64> = (1..=n).collect();
+        let final_value = finals.get(&lock).map_or(0, |f| f.0);
+        if values != expected || final_value != n {
+            values.dedup();
+            let lost = n - values.len() as i64 + (n - final_value).abs();
+            report.fenced_lost_writes += lost.max(1);
+            report.example(format!(
+                "lock {lock}: {n} acknowledged fenced writes, {} distinct, register ends at {final_value}",
+                values.len()
+            ));
+        }
+    }
+    for (lock, writes) in control {
+        let final_value = finals.get(&lock).map_or(0, |f| f.1);
+        report.control_lost_updates += writes - final_value;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TTL: Duration = Duration::from_secs(2);
+    const MS: u64 = 1_000_000;
+
+    fn acquire(client: u32, lease: u64, invoke_ms: u64, complete_ms: u64, token: i64) -> Op {
+        let mut op = Op::new(client, Kind::Acquire, 0, lease, invoke_ms * MS);
+        op.complete = complete_ms * MS;
+        op.outcome = Outcome::Ok;
+        op.fencing_token = Some(token);
+        op
+    }
+
+    fn release(client: u32, lease: u64, invoke_ms: u64) -> Op {
+        let mut op = Op::new(client, Kind::Release, 0, lease, invoke_ms * MS);
+        op.complete = invoke_ms * MS + MS;
+        op.outcome = Outcome::Ok;
+        op
+    }
+
+    fn write(lock: u32, token: i64, fenced_ok: bool, fenced: i64, control: i64) -> Op {
+        let mut op = Op::new(1, Kind::Write, lock, 1, 0);
+        (op.fencing_token, op.fenced_ok, op.fenced, op.control) =
+            (Some(token), Some(fenced_ok), Some(fenced), Some(control));
+        op
+    }
+
+    #[test]
+    fn a_clean_history_passes() {
+        let ops = vec![acquire(1, 1, 0, 10, 1), release(1, 1, 500), acquire(2, 1, 600, 610, 2)];
+        let report = check(&ops, TTL, &HashMap::new(), &[(0, Some(Duration::from_secs(1)))]);
+        assert_eq!(report.violations(), 0, "{:?}", report.examples);
+    }
+
+    #[test]
+    fn a_second_grant_inside_a_live_window_is_a_violation() {
+        let ops = vec![acquire(1, 1, 0, 10, 1), acquire(2, 1, 1000, 1010, 2)];
+        let report = check(&ops, TTL, &HashMap::new(), &[]);
+        assert_eq!(report.mutual_exclusion_violations, 1);
+    }
+
+    #[test]
+    fn a_fencing_token_lower_than_an_earlier_grant_is_a_violation() {
+        let ops = vec![acquire(1, 1, 0, 10, 5), release(1, 1, 100), acquire(2, 1, 3000, 3010, 4)];
+        let report = check(&ops, TTL, &HashMap::new(), &[]);
+        assert_eq!(report.fencing_violations, 1);
+    }
+
+    #[test]
+    fn duplicate_fenced_values_are_lost_writes_and_control_losses_are_counted() {
+        let ops = vec![write(0, 1, true, 1, 1), write(0, 2, true, 1, 1), write(0, 1, false, 2, 2)];
+        let finals = HashMap::from([(0, (1, 2))]);
+        let report = check(&ops, TTL, &finals, &[]);
+        assert!(report.fenced_lost_writes > 0);
+        assert_eq!(report.control_lost_updates, 1);
+        assert_eq!(report.fenced_rejected_stale_writes, 1);
+    }
+
+    #[test]
+    fn a_lock_that_recovers_too_slowly_is_a_violation() {
+        let report = check(&[], TTL, &HashMap::new(), &[(0, Some(Duration::from_secs(5))), (1, None)]);
+        assert_eq!(report.unrecovered_locks, 2);
+    }
+}

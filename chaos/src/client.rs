@@ -1,0 +1,219 @@
+//! One client process: acquire a random lock, do read-work-write cycles on
+//! its resources while the lease lasts (renewing between cycles), release,
+//! repeat. Every operation goes into the history. Clients are processes so
+//! that SIGSTOP freezes one for real: its timers, sockets and heartbeats all
+//! stop, as in a GC pause or a swapped-out VM.
+
+use std::time::Duration;
+
+use rand::Rng;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+
+use crate::clock::{self, nanos};
+use crate::history::{Kind, Op, Outcome};
+use crate::resource::{Reply, Request};
+
+pub const NAMESPACE: &str = "chaos";
+
+pub struct ClientConfig {
+    pub id: u32,
+    pub replicas: Vec<String>,
+    pub key: String,
+    pub resource_port: u16,
+    pub locks: u32,
+    pub ttl: Duration,
+    pub until: u64,
+}
+
+/// Stops trusting a lease this long before send time + TTL.
+const SAFETY: Duration = Duration::from_millis(400);
+const ATTEMPTS: u32 = 3;
+
+struct Client {
+    config: ClientConfig,
+    http: reqwest::Client,
+    replica: usize,
+    lease: u64,
+    history: Vec<Op>,
+    resource_in: Lines<BufReader<OwnedReadHalf>>,
+    resource_out: OwnedWriteHalf,
+}
+
+pub async fn run(config: ClientConfig) -> anyhow::Result<Vec<Op>> {
+    let stream = TcpStream::connect(("127.0.0.1", config.resource_port)).await?;
+    let (read, write) = stream.into_split();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .connect_timeout(Duration::from_secs(1))
+        .build()?;
+    let replica = config.id as usize % config.replicas.len();
+    let mut client = Client {
+        config,
+        http,
+        replica,
+        lease: 0,
+        history: Vec::new(),
+        resource_in: BufReader::new(read).lines(),
+        resource_out: write,
+    };
+    while clock::now() < client.config.until {
+        let lock = rand::thread_rng().gen_range(0..client.config.locks);
+        if !client.hold(lock).await? {
+            let pause = rand::thread_rng().gen_range(10..60);
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+        }
+    }
+    Ok(client.history)
+}
+
+impl Client {
+    /// One lease: returns whether the acquire succeeded.
+    async fn hold(&mut self, lock: u32) -> anyhow::Result<bool> {
+        self.lease += 1;
+        let acquired = self.http_op(Kind::Acquire, lock, None).await;
+        let (Some(token), Some(fencing)) = acquired else { return Ok(false) };
+        let mut sent = self.history.last().expect("just recorded").invoke;
+        let cycles = rand::thread_rng().gen_range(1..=3);
+        for cycle in 0..cycles {
+            if clock::now() + nanos(SAFETY) >= sent + nanos(self.config.ttl) {
+                return Ok(true); // the lease may be gone: let it lapse
+            }
+            if !self.critical_section(lock, fencing).await? {
+                return Ok(true);
+            }
+            if cycle + 1 < cycles {
+                if self.http_op(Kind::Renew, lock, Some(&token)).await.1.is_none() {
+                    return Ok(true);
+                }
+                sent = self.history.last().expect("just recorded").invoke;
+            }
+        }
+        self.http_op(Kind::Release, lock, Some(&token)).await;
+        Ok(true)
+    }
+
+    /// Read both resources, work a little, write both incremented. A pause
+    /// between the read and the write is what fencing exists for.
+    async fn critical_section(&mut self, lock: u32, token: i64) -> anyhow::Result<bool> {
+        let mut read = Op::new(self.config.id, Kind::Read, lock, self.lease, clock::now());
+        let request = Request { write: false, client: self.config.id, lock, token, fenced: 0, control: 0 };
+        let seen = self.resource(&request).await?;
+        read.complete = clock::now();
+        read.fencing_token = Some(token);
+        read.outcome = if seen.fenced_ok { Outcome::Ok } else { Outcome::Fail };
+        (read.fenced, read.control) = (Some(seen.fenced), Some(seen.control));
+        self.history.push(read);
+        if !seen.fenced_ok {
+            return Ok(false);
+        }
+        let work = rand::thread_rng().gen_range(20..80);
+        tokio::time::sleep(Duration::from_millis(work)).await;
+        let mut write = Op::new(self.config.id, Kind::Write, lock, self.lease, clock::now());
+        let request = Request {
+            write: true,
+            client: self.config.id,
+            lock,
+            token,
+            fenced: seen.fenced + 1,
+            control: seen.control + 1,
+        };
+        let done = self.resource(&request).await?;
+        write.complete = clock::now();
+        write.outcome = Outcome::Ok;
+        write.fencing_token = Some(token);
+        write.fenced_ok = Some(done.fenced_ok);
+        (write.fenced, write.control) = (Some(request.fenced), Some(request.control));
+        self.history.push(write);
+        Ok(done.fenced_ok)
+    }
+
+    async fn resource(&mut self, request: &Request) -> anyhow::Result<Reply> {
+        let mut line = serde_json::to_vec(request)?;
+        line.push(b'\n');
+        self.resource_out.write_all(&line).await?;
+        let reply = self.resource_in.next_line().await?.ok_or_else(|| anyhow::anyhow!("resource closed"))?;
+        Ok(serde_json::from_str(&reply)?)
+    }
+
+    /// One logical lock operation, retried on an unknown outcome with the same
+    /// Idempotency-Key on another replica while the lease could still matter.
+    /// Returns the lock token and fencing token on success.
+    async fn http_op(&mut self, kind: Kind, lock: u32, token: Option<&str>) -> (Option<String>, Option<i64>) {
+        let mut op = Op::new(self.config.id, kind, lock, self.lease, clock::now());
+        let idempotency_key = uuid::Uuid::new_v4().to_string();
+        let mut result = (None, None);
+        while op.attempts < ATTEMPTS {
+            op.attempts += 1;
+            let (outcome, status, body) = self.send(kind, lock, token, &idempotency_key).await;
+            op.status = status;
+            op.outcome = outcome;
+            if outcome == Outcome::Ok {
+                let fencing = body.get("fencing_token").and_then(Value::as_i64);
+                let lock_token = body.get("lock_token").and_then(Value::as_str).map(str::to_owned);
+                op.fencing_token = fencing;
+                result = (lock_token.or_else(|| token.map(str::to_owned)), fencing);
+            }
+            if status.is_none() {
+                self.replica = (self.replica + 1) % self.config.replicas.len();
+            }
+            let worth_retrying = clock::now() + nanos(SAFETY) < op.invoke + nanos(self.config.ttl);
+            if outcome != Outcome::Unknown || !worth_retrying {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        op.complete = clock::now();
+        self.history.push(op);
+        result
+    }
+
+    async fn send(
+        &self,
+        kind: Kind,
+        lock: u32,
+        token: Option<&str>,
+        key: &str,
+    ) -> (Outcome, Option<u16>, Value) {
+        let base = &self.config.replicas[self.replica];
+        let path = format!("{base}/v1/namespaces/{NAMESPACE}/locks/lock-{lock}");
+        let (method, url, ok) = match kind {
+            Kind::Acquire => (Method::POST, path, StatusCode::CREATED),
+            Kind::Renew => (Method::POST, format!("{path}/renew"), StatusCode::OK),
+            _ => (Method::DELETE, path, StatusCode::NO_CONTENT),
+        };
+        let ttl = self.config.ttl.as_secs();
+        let mut request = self
+            .http
+            .request(method, url)
+            .bearer_auth(&self.config.key)
+            .header("Idempotency-Key", key)
+            .json(&json!({ "ttl_seconds": ttl, "owner": format!("client-{}", self.config.id) }));
+        if kind == Kind::Renew {
+            request = request.json(&json!({}));
+        } else if kind == Kind::Release {
+            request = request.body("");
+        }
+        if let Some(token) = token {
+            request = request.header("Lock-Token", token);
+        }
+        match request.send().await {
+            // Refused before anything was sent: nothing happened.
+            Err(e) if e.is_connect() => (Outcome::Fail, None, Value::Null),
+            Err(_) => (Outcome::Unknown, None, Value::Null),
+            Ok(response) => {
+                let status = response.status();
+                let body = response.json::<Value>().await.unwrap_or(Value::Null);
+                let outcome = match status {
+                    s if s == ok => Outcome::Ok,
+                    s if s.is_server_error() => Outcome::Unknown,
+                    _ => Outcome::Fail,
+                };
+                (outcome, Some(status.as_u16()), body)
+            }
+        }
+    }
+}

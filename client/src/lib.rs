@@ -1,0 +1,62 @@
+//! A client for Leasehold, the lock server on PostgreSQL, that makes the
+//! right thing the easy thing:
+//!
+//! - a [`LockGuard`] renews its lease in the background at a third of its
+//!   time to live, and [`LockGuard::lost`] tells you the moment the lease is
+//!   lost, or may have lapsed because renewals failed, judged on your own
+//!   monotonic clock from when the last successful renewal was *sent*;
+//! - every request that failed transiently (connection error, timeout, 503)
+//!   is retried with backoff under one `Idempotency-Key`, so a lost answer
+//!   does not become a double acquire or a spurious "lost";
+//! - errors are types you can match: [`Error::Held`], [`Error::LeaseLost`]
+//!   with its [`LostReason`], [`Error::Unauthorized`], [`Error::Unavailable`], …
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use leasehold_client::{Client, Error};
+//!
+//! # async fn demo() -> Result<(), Error> {
+//! let client = Client::new("http://127.0.0.1:7010", std::env::var("LEASEHOLD_API_KEY").unwrap())?;
+//! let guard = client
+//!     .lock("nightly-billing")
+//!     .ttl(Duration::from_secs(30))
+//!     .wait(Duration::from_secs(10))
+//!     .owner("cron@host-1")
+//!     .acquire()
+//!     .await?;
+//! // Hand the fencing token to the resource, so it refuses a stale holder.
+//! println!("holding with fencing token {}", guard.fencing_token());
+//! tokio::select! {
+//!     reason = guard.lost() => eprintln!("lost the lock ({reason}); stopping"),
+//!     () = tokio::time::sleep(Duration::from_secs(5)) => guard.release().await?,
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Someone else holding the lock is an error you can inspect:
+//!
+//! ```no_run
+//! # async fn demo(client: leasehold_client::Client) {
+//! match client.lock("reindex").try_acquire().await {
+//!     Ok(guard) => { /* work */ drop(guard) }
+//!     Err(leasehold_client::Error::Held { expires_at: Some(until), .. }) => println!("busy until {until}"),
+//!     Err(leasehold_client::Error::Held { .. }) => println!("busy"),
+//!     Err(other) => eprintln!("{other}"),
+//! }
+//! # }
+//! ```
+//!
+//! The guard's background work needs a Tokio runtime; dropping a guard
+//! releases the lock only while that runtime is still running (otherwise
+//! the lease lapses at its expiry).
+
+mod client;
+mod error;
+mod guard;
+mod lock;
+mod retry;
+
+pub use client::{Client, ClientBuilder};
+pub use error::{Error, LostReason};
+pub use guard::LockGuard;
+pub use lock::{Lease, LockRequest, LockToken};

@@ -1,0 +1,226 @@
+//! Settings: built-in defaults, then an optional TOML file, then environment
+//! variables (`LEASEHOLD_LISTEN`, `LEASEHOLD_DATABASE__MAX_CONNECTIONS`, ...),
+//! then `DATABASE_URL`.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use config::{Config, Environment, File, FileFormat};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::domain::Plans;
+
+const DEFAULTS: &str = include_str!("../config/defaults.toml");
+
+/// `LEASEHOLD_*` variables that are not server settings: the config file's
+/// path, and what the `leasehold lock` client and its commands read. A server
+/// started from within `leasehold lock run` must not trip over them.
+const NOT_SETTINGS: &[&str] = &[
+    "LEASEHOLD_CONFIG",
+    "LEASEHOLD_URL",
+    "LEASEHOLD_API_KEY",
+    "LEASEHOLD_LOCK_TOKEN",
+    "LEASEHOLD_FENCING_TOKEN",
+];
+
+fn server_variables() -> std::collections::HashMap<String, String> {
+    std::env::vars().filter(|(name, _)| !NOT_SETTINGS.contains(&name.as_str())).collect()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub database_url: Option<SecretString>,
+    /// Apply pending migrations at start instead of refusing to serve.
+    pub migrate: bool,
+    /// Serve even when PostgreSQL's fsync or synchronous_commit is off.
+    pub allow_unsafe_durability: bool,
+    pub log_format: LogFormat,
+    pub http: HttpSettings,
+    pub database: DatabaseSettings,
+    pub sweeper: SweeperSettings,
+    pub auth: AuthSettings,
+    pub rate_limit: crate::http::rate_limit::RateLimitSettings,
+    pub waiting: WaitingSettings,
+    pub idempotency: IdempotencySettings,
+    pub compat: CompatSettings,
+    pub plans: Plans,
+    pub audit: AuditSettings,
+    pub console: ConsoleSettings,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Worker threads; defaults to the number of cores.
+    pub workers: Option<usize>,
+    pub body_limit_bytes: usize,
+    pub shutdown_timeout_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub max_connections: u32,
+    /// How long a request may wait for the database before it gets a 503.
+    pub timeout_ms: u64,
+}
+
+impl DatabaseSettings {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweeperSettings {
+    pub interval_ms: u64,
+    pub batch_size: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// How long a verified key skips argon2.
+    pub cache_seconds: u64,
+    /// How often a cached key is checked for revocation.
+    pub recheck_seconds: u64,
+    /// A refused key is answered no sooner than this after the request
+    /// began, whether its id is unknown or its secret wrong, so timing does
+    /// not tell which (longer than an argon2 verification).
+    pub failure_floor_ms: u64,
+    /// How long a key and secret that failed verification are refused
+    /// without running argon2 again.
+    pub failure_cache_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitingSettings {
+    /// A waiter's place lapses this long after its last try.
+    pub place_lease_ms: u64,
+}
+
+impl WaitingSettings {
+    pub fn place_lease(&self) -> Duration {
+        Duration::from_millis(self.place_lease_ms)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdempotencySettings {
+    /// Idempotency-Key records are kept at least this long.
+    pub retention_hours: u32,
+}
+
+/// The Lockable, Locklock and mutex.uno compatibility APIs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompatSettings {
+    pub locklock: LocklockSettings,
+    pub mutex_uno: MutexUnoSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocklockSettings {
+    /// Unauthenticated calls act in the public namespace.
+    pub anonymous: bool,
+    /// Anonymous callers' longest (and default) expires_in.
+    pub max_expires_in: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MutexUnoSettings {
+    /// Unauthenticated calls act in the public namespace.
+    pub anonymous: bool,
+    /// A mutex's lease, within the caller's plan.
+    pub ttl_seconds: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// Audit events older than this are dropped, a whole month at a time.
+    pub retention_days: u32,
+    /// Monthly partitions of the audit trail are created this far ahead.
+    pub months_ahead: u32,
+    /// How often partitions are created ahead and old ones dropped.
+    pub maintenance_interval_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleSettings {
+    /// A console session ends this long after sign-in.
+    pub session_seconds: u64,
+}
+
+impl Settings {
+    /// The built-in defaults alone, ignoring files and the environment.
+    pub fn defaults() -> Self {
+        Self::build(None, false).expect("the built-in defaults are valid")
+    }
+
+    /// Defaults, then `file`, then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, config::ConfigError> {
+        Self::build(file, true)
+    }
+
+    fn build(file: Option<&Path>, environment: bool) -> Result<Self, config::ConfigError> {
+        let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
+        if let Some(file) = file {
+            builder = builder.add_source(File::from(file).format(FileFormat::Toml));
+        }
+        if environment {
+            builder = builder.add_source(
+                Environment::with_prefix("LEASEHOLD")
+                    .prefix_separator("_")
+                    .separator("__")
+                    .try_parsing(true)
+                    .source(Some(server_variables())),
+            );
+            if let Ok(url) = std::env::var("DATABASE_URL") {
+                builder = builder.set_override("database_url", url)?;
+            }
+        }
+        builder.build()?.try_deserialize()
+    }
+
+    pub fn require_database_url(&self) -> anyhow::Result<&SecretString> {
+        self.database_url.as_ref().ok_or_else(|| {
+            anyhow::anyhow!(
+                "no database configured: set DATABASE_URL (or LEASEHOLD_DATABASE_URL, or \
+                 database_url in the config file) to a PostgreSQL URL such as \
+                 postgres://leasehold@localhost/leasehold, or run `leasehold dev`"
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_listen_on_port_7010_with_default_plans() {
+        let settings = Settings::defaults();
+        assert_eq!(settings.listen.to_string(), "127.0.0.1:7010");
+        assert_eq!(settings.plans, Plans::default());
+        assert!(!settings.migrate);
+        assert!(settings.database_url.is_none());
+    }
+}

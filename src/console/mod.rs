@@ -1,0 +1,46 @@
+//! The support console at `/console`: server-rendered HTML (maud), usable
+//! without JavaScript, for support and admin keys. Sign-in makes a server-side
+//! session (an HttpOnly, SameSite=Strict cookie holding a random id whose hash
+//! is stored); every form that changes something carries a CSRF token.
+
+mod account_page;
+mod audit_page;
+mod error;
+mod layout;
+mod lock_page;
+mod session;
+mod timeline;
+
+use actix_web::http::header;
+use actix_web::web::{self, ServiceConfig};
+use actix_web::HttpResponse;
+
+pub use error::ConsoleError;
+
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(web::resource("/console").route(web::get().to(home)))
+        .service(web::resource("/console/style.css").route(web::get().to(layout::stylesheet)))
+        .service(
+            web::resource("/console/login")
+                .route(web::get().to(session::login_form))
+                .route(web::post().to(session::login)),
+        )
+        .service(web::resource("/console/logout").route(web::post().to(session::logout)))
+        .service(web::resource("/console/audit").route(web::get().to(audit_page::show)))
+        .service(web::resource("/console/accounts/{account}").route(web::get().to(account_page::show)))
+        .service(web::resource("/console/locks/{namespace}/{name}").route(web::get().to(lock_page::show)))
+        .service(
+            web::resource("/console/locks/{namespace}/{name}/release")
+                .route(web::post().to(lock_page::force_release)),
+        );
+}
+
+async fn home(user: Option<session::SignedIn>) -> HttpResponse {
+    let to = if user.is_some() { "/console/audit" } else { "/console/login" };
+    see_other(to)
+}
+
+/// A 303 to `to`: where a form's POST leads, and where the signed-out go.
+pub fn see_other(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther().insert_header((header::LOCATION, to)).finish()
+}

@@ -1,0 +1,34 @@
+//! Types that can only hold valid values. Everything a client sends is parsed
+//! into one of these before it reaches the store.
+
+mod account;
+mod api_key;
+mod lock;
+mod lock_name;
+mod lock_token;
+mod namespace;
+mod plan;
+mod request;
+
+pub use account::{AccountName, Principal, Role};
+pub use api_key::{ApiKey, KeyId};
+pub use lock::{LeaseEnd, Lock, LockError};
+pub use lock_name::{is_name_byte, LockName};
+pub use lock_token::{LockToken, LockTokenHash};
+pub use namespace::NamespaceName;
+pub use plan::{Plan, PlanRules, Plans};
+pub use request::{Metadata, Owner, Ttl};
+
+/// A value a client sent that is not acceptable, with a stable error code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct InvalidInput {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl InvalidInput {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+}

@@ -1,0 +1,133 @@
+//! Drop-in compatibility with three hosted lock APIs: Lockable
+//! (`/v1/acquire|heartbeat|release/{name}`), Locklock (`/lock/uuid/{uuid}`,
+//! `/lock/key/{name}`) and mutex.uno (`/api/{key}`). Each is a thin module over
+//! `store::compat`, whose leases are ordinary rows of the lock table: a lock
+//! taken through any API is held for all of them and for the native API, with
+//! the same fencing tokens, plans and audit trail. How each API's holder maps
+//! onto a lease is described in `store::compat`.
+
+mod lockable;
+mod locklock;
+mod mutex_uno;
+
+use std::net::IpAddr;
+
+use actix_web::http::header;
+use actix_web::middleware::DefaultHeaders;
+use actix_web::web::{self, ServiceConfig};
+use actix_web::{FromRequest, HttpRequest};
+use chrono::{DateTime, SecondsFormat, Utc};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::error::ApiError;
+use super::extract::Caller;
+use super::method_not_allowed;
+use crate::domain::Principal;
+use crate::store::compat::CompatActor;
+
+/// Every answer is about the lock's state at that moment, and Lockable's
+/// GETs change it: no cache may keep one.
+pub fn routes(cfg: &mut ServiceConfig) {
+    let resource =
+        |path: &str| web::resource(path).wrap(DefaultHeaders::new().add((header::CACHE_CONTROL, "no-store")));
+    let locklock = |path: &str| {
+        resource(path)
+            .route(web::post().to(locklock::acquire))
+            .route(web::delete().to(locklock::release))
+            .route(web::get().to(locklock::status))
+            .default_service(web::to(method_not_allowed))
+    };
+    // Lockable documents GET; POST is accepted too.
+    cfg.service(
+        resource("/v1/acquire/{name}")
+            .route(web::get().to(lockable::acquire))
+            .route(web::post().to(lockable::acquire))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        resource("/v1/heartbeat/{name}")
+            .route(web::get().to(lockable::heartbeat))
+            .route(web::post().to(lockable::heartbeat))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        resource("/v1/release/{name}")
+            .route(web::get().to(lockable::release))
+            .route(web::post().to(lockable::release))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(locklock("/lock/uuid/{uuid}"))
+    .service(locklock("/lock/key/{name}"))
+    .service(
+        resource("/api/{name}")
+            .route(web::post().to(mutex_uno::acquire))
+            .route(web::delete().to(mutex_uno::release))
+            .route(web::get().to(mutex_uno::status))
+            .default_service(web::to(method_not_allowed)),
+    );
+}
+
+/// The caller when it presents credentials (which must then be valid), or
+/// `None` when it presents none: those APIs may serve anonymous callers.
+async fn presented_caller(req: &HttpRequest) -> Result<Option<Principal>, ApiError> {
+    if !req.headers().contains_key(header::AUTHORIZATION) {
+        return Ok(None);
+    }
+    Ok(Some(Caller::extract(req).await?.0))
+}
+
+/// The key's principal, or no one when `anonymous` callers are served.
+fn caller_or_anonymous(caller: Option<Principal>, anonymous: bool) -> Result<Option<Principal>, ApiError> {
+    match caller {
+        None if !anonymous => Err(ApiError::Unauthorized),
+        caller => Ok(caller),
+    }
+}
+
+/// The audit actor: the key, or an anonymous caller and its TCP peer's
+/// address (forwarding headers are not trusted).
+fn actor<'a>(req: &HttpRequest, caller: Option<&'a Principal>, request_id: &'a str) -> CompatActor<'a> {
+    let client_addr: Option<IpAddr> = req.peer_addr().map(|a| a.ip());
+    CompatActor { principal: caller, client_addr, request_id: Some(request_id) }
+}
+
+/// ISO 8601 with milliseconds and `Z`, as mutex.uno writes timestamps.
+fn millis(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// A stable, v4-shaped id for a lease that has no mutex.uno id of its own
+/// (one taken through another API), so mutex.uno clients can still name it.
+fn derived_id(namespace: &str, name: &str, fencing_token: i64) -> Uuid {
+    let digest = Sha256::new()
+        .chain_update(b"leasehold-mutex-uno-id\0")
+        .chain_update(namespace.as_bytes())
+        .chain_update(b"\0")
+        .chain_update(name.as_bytes())
+        .chain_update(fencing_token.to_be_bytes())
+        .finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_ids_are_v4_shaped_and_stable_per_lease() {
+        let id = derived_id("public", "a", 7);
+        assert_eq!(id.get_version_num(), 4);
+        assert_eq!(id, derived_id("public", "a", 7));
+        assert_ne!(id, derived_id("public", "a", 8));
+        assert_ne!(id, derived_id("public", "b", 7));
+    }
+
+    #[test]
+    fn timestamps_have_milliseconds_and_z() {
+        let at = DateTime::parse_from_rfc3339("2026-11-23T08:00:01.234567Z").unwrap().to_utc();
+        assert_eq!(millis(at), "2026-11-23T08:00:01.234Z");
+    }
+}

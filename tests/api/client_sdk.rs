@@ -1,0 +1,238 @@
+//! The Rust SDK (`leasehold-client`) against the real server.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use leasehold_client::{Client, Error, LostReason};
+use reqwest::StatusCode;
+use tokio::time::{timeout, Instant};
+
+use crate::helpers::{spawn_app, wait_until, TestApp};
+use crate::proxy::Proxy;
+
+fn client_of(app: &TestApp) -> Client {
+    Client::new(app.address.clone(), app.acme.key.clone()).unwrap()
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+async fn renewals(app: &TestApp, name: &str) -> usize {
+    app.events("acme", name).await.iter().filter(|(event, _)| event == "renewed").count()
+}
+
+/// Makes the live lease of `name` lapse now, as if its holder had paused.
+async fn force_expire(app: &TestApp, name: &str) {
+    sqlx::query("UPDATE locks SET expires_at = now() - interval '1 second' WHERE name = $1")
+        .bind(name)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_guard_holds_the_lock_until_it_is_released() {
+    let app = spawn_app().await;
+    let client = client_of(&app);
+
+    let guard = client.lock("job").ttl(secs(30)).owner("worker-1").try_acquire().await.unwrap();
+    let seen = client.lock("job").status().await.unwrap();
+    let second = client.lock("job").try_acquire().await;
+    let released = guard.release().await;
+
+    assert_eq!(seen.owner.as_deref(), Some("worker-1"));
+    assert!(seen.fencing_token > 0);
+    match second {
+        Err(Error::Held { expires_at, fencing_token, .. }) => {
+            assert_eq!(expires_at, Some(seen.expires_at));
+            assert_eq!(fencing_token, Some(seen.fencing_token));
+        }
+        other => panic!("expected Held, got {other:?}"),
+    }
+    released.unwrap();
+    assert!(matches!(client.lock("job").status().await, Err(Error::NotHeld)));
+}
+
+#[tokio::test]
+async fn a_guard_renews_a_short_lease_so_it_outlives_its_ttl() {
+    let app = spawn_app().await;
+    let client = client_of(&app);
+
+    let guard = client.lock("short").ttl(secs(2)).try_acquire().await.unwrap();
+    let started = Instant::now();
+    wait_until(secs(15), || async { renewals(&app, "short").await >= 4 }).await;
+
+    assert!(started.elapsed() > secs(2), "renewed past the first TTL");
+    assert_eq!(guard.is_lost(), None);
+    assert_eq!(client.lock("short").status().await.unwrap().fencing_token, guard.fencing_token());
+    assert!(guard.valid_until() > Instant::now());
+    guard.release().await.unwrap();
+}
+
+#[tokio::test]
+async fn lost_fires_when_the_lease_is_taken_over_while_held() {
+    let app = spawn_app().await;
+    let client = client_of(&app);
+    let guard = client.lock("taken").ttl(secs(3)).try_acquire().await.unwrap();
+
+    force_expire(&app, "taken").await;
+    let usurper = client.lock("taken").ttl(secs(30)).try_acquire().await.unwrap();
+    let reason = timeout(secs(5), guard.lost()).await.expect("lost() fires within a renewal period");
+
+    assert_eq!(reason, LostReason::Superseded);
+    assert_eq!(guard.is_lost(), Some(reason));
+    assert!(usurper.fencing_token() > guard.fencing_token());
+    assert!(matches!(guard.release().await, Err(Error::LeaseLost { .. })));
+    assert_eq!(client.lock("taken").status().await.unwrap().fencing_token, usurper.fencing_token());
+}
+
+#[tokio::test]
+async fn lost_fires_when_renewals_fail_until_the_ttl_has_passed() {
+    let app = spawn_app().await;
+    let proxy = Proxy::start(server_address(&app)).await;
+    let client = Client::builder(format!("http://{}", proxy.address), app.acme.key.clone())
+        .request_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let guard = client.lock("cut-off").ttl(secs(2)).try_acquire().await.unwrap();
+
+    proxy.cut();
+    let valid_until = guard.valid_until();
+    let reason = timeout(secs(5), guard.lost()).await.expect("lost() fires");
+
+    assert_eq!(reason, LostReason::RenewalsFailed);
+    assert!(Instant::now() >= valid_until, "not judged lost before the TTL ran out");
+    assert!(Instant::now() < valid_until + Duration::from_millis(1500), "judged lost promptly");
+}
+
+#[tokio::test]
+async fn a_transient_failure_is_retried_without_a_double_acquire() {
+    let app = spawn_app().await;
+    let proxy = Proxy::start(server_address(&app)).await;
+    let client = Client::builder(format!("http://{}", proxy.address), app.acme.key.clone())
+        .retry_for(secs(10))
+        .build()
+        .unwrap();
+
+    proxy.cut();
+    let acquiring = tokio::spawn(client.lock("flaky").ttl(secs(30)).try_acquire());
+    tokio::time::sleep(Duration::from_millis(300)).await; // several refused attempts
+    proxy.restore();
+    let guard = acquiring.await.unwrap().expect("acquired once the server answered");
+
+    let acquired = app.events("acme", "flaky").await.iter().filter(|(e, _)| e == "acquired").count();
+    assert_eq!(acquired, 1);
+    guard.release().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_a_typed_error_after_the_retry_budget() {
+    let client = Client::builder("http://127.0.0.1:9", "lh_nokey")
+        .retry_for(Duration::from_millis(300))
+        .build()
+        .unwrap();
+
+    let started = Instant::now();
+    let outcome = client.lock("x").try_acquire().await;
+
+    assert!(matches!(outcome, Err(Error::Unreachable(_))), "{outcome:?}");
+    assert!(started.elapsed() < secs(3));
+}
+
+#[tokio::test]
+async fn acquire_waits_for_the_holder_to_let_go() {
+    let app = spawn_app().await;
+    let client = client_of(&app);
+    let holder = client.lock("queue").ttl(secs(30)).try_acquire().await.unwrap();
+
+    let waiter = tokio::spawn(client.lock("queue").ttl(secs(30)).wait(secs(10)).acquire());
+    let lock = client.lock("queue");
+    wait_until(secs(5), || async { lock.status().await.unwrap().waiters == Some(1) }).await;
+    let first_token = holder.fencing_token();
+    holder.release().await.unwrap();
+    let next = timeout(secs(10), waiter).await.unwrap().unwrap().expect("the waiter gets the lock");
+
+    assert!(next.fencing_token() > first_token);
+    next.release().await.unwrap();
+}
+
+#[tokio::test]
+async fn acquire_gives_up_when_the_wait_runs_out() {
+    let app = spawn_app().await;
+    let client = client_of(&app);
+    let _holder = client.lock("busy").ttl(secs(30)).try_acquire().await.unwrap();
+
+    let started = Instant::now();
+    let outcome = client.lock("busy").wait(secs(1)).acquire().await;
+
+    assert!(matches!(outcome, Err(Error::Held { .. })), "{outcome:?}");
+    assert!(started.elapsed() >= secs(1) && started.elapsed() < secs(6), "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn dropping_a_guard_releases_the_lock_in_the_background() {
+    let app = spawn_app().await;
+    let client = client_of(&app);
+
+    drop(client.lock("dropped").ttl(secs(30)).try_acquire().await.unwrap());
+
+    wait_until(secs(5), || async {
+        app.status(&app.acme, "/v1/locks/dropped").await.status() == StatusCode::NOT_FOUND
+    })
+    .await;
+    let events: Vec<String> = app.events("acme", "dropped").await.into_iter().map(|(e, _)| e).collect();
+    assert_eq!(events, ["acquired", "released"]);
+}
+
+#[tokio::test]
+async fn a_detached_lease_stays_held_and_its_token_releases_it() {
+    let app = spawn_app().await;
+    let client = client_of(&app);
+
+    let (lease, token) = client.lock("cli").ttl(secs(30)).try_acquire().await.unwrap().detach().await;
+    let renewed = client.lock("cli").renew(&token, Some(secs(60))).await.unwrap();
+    client.lock("cli").release(&token).await.unwrap();
+    let again = client.lock("cli").release(&token).await;
+
+    assert_eq!(renewed.fencing_token, lease.fencing_token);
+    assert_eq!(renewed.ttl_seconds, 60);
+    assert!(matches!(again, Err(Error::LeaseLost { .. })), "{again:?}");
+}
+
+#[tokio::test]
+async fn refusals_are_typed_errors() {
+    let app = spawn_app().await;
+    let wrong_key = Client::new(app.address.clone(), "lh_not_a_key").unwrap();
+    let client = client_of(&app);
+
+    let unauthorized = wrong_key.lock("x").try_acquire().await;
+    let foreign = client.lock("x").namespace("globex").try_acquire().await;
+    let bad_name = client.lock("a/renew").try_acquire().await;
+
+    assert!(matches!(unauthorized, Err(Error::Unauthorized)), "{unauthorized:?}");
+    assert!(matches!(foreign, Err(Error::NamespaceNotFound)), "{foreign:?}");
+    assert!(matches!(bad_name, Err(Error::Invalid { .. }) | Err(Error::Unexpected { .. })), "{bad_name:?}");
+}
+
+fn server_address(app: &TestApp) -> SocketAddr {
+    app.address.trim_start_matches("http://").parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_handed_over_lease_is_adopted_with_a_higher_fencing_token() {
+    let app = spawn_app().await;
+    let client = client_of(&app);
+    let first = client.lock("relay").ttl(secs(30)).try_acquire().await.unwrap();
+    let (first_fencing, first_token) = (first.fencing_token(), first.token().clone());
+
+    let (lease, token) = first.hand_over(Some("runner-2"), None).await.unwrap();
+    let second = client.lock("relay").adopt(token).await.unwrap();
+    let stale = client.lock("relay").release(&first_token).await;
+
+    assert!(lease.fencing_token > first_fencing);
+    assert_eq!(second.fencing_token(), lease.fencing_token);
+    assert_eq!(client.lock("relay").status().await.unwrap().owner.as_deref(), Some("runner-2"));
+    assert!(matches!(stale, Err(Error::LeaseLost { .. })), "{stale:?}");
+    second.release().await.unwrap();
+}

@@ -1,0 +1,205 @@
+use std::time::Duration;
+
+use leasehold::admin::KeyCreated;
+use leasehold::domain::Role;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::{redirect, StatusCode};
+use serde_json::json;
+
+use crate::helpers::{key, spawn_app, spawn_app_with, test_settings as app_settings, wait_until, TestApp};
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().redirect(redirect::Policy::none()).build().unwrap()
+}
+
+/// The value of a named cookie a response sets, with its attributes.
+fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(str::to_owned)
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).map(|i| i + marker.len()).expect("the hidden field");
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+/// Signs in; returns the session cookie header and the page's CSRF token.
+async fn sign_in(app: &TestApp, key: &KeyCreated) -> (reqwest::Response, Option<(String, String)>) {
+    let http = client();
+    let form = http.get(format!("{}/console/login", app.address)).send().await.unwrap();
+    let login_cookie = set_cookie(&form, "lh_login").unwrap();
+    let token = hidden(&form.text().await.unwrap(), "csrf");
+    let cookie = login_cookie.split(';').next().unwrap().to_owned();
+    let response = http
+        .post(format!("{}/console/login", app.address))
+        .header(COOKIE, cookie)
+        .form(&[("key", key.key.as_str()), ("csrf", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let session = set_cookie(&response, "lh_session").map(|c| c.split(';').next().unwrap().to_owned());
+    let csrf = match &session {
+        Some(cookie) => {
+            let page = http
+                .get(format!("{}/console/audit", app.address))
+                .header(COOKIE, cookie)
+                .send()
+                .await
+                .unwrap();
+            Some((cookie.clone(), hidden(&page.text().await.unwrap(), "csrf")))
+        }
+        None => None,
+    };
+    (response, csrf)
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_http_only_same_site_strict_and_expires() {
+    let app = spawn_app().await;
+    let support = key(&app.pool, "acme", Role::Support).await;
+
+    let (response, session) = sign_in(&app, &support).await;
+
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()[LOCATION], "/console/audit");
+    let cookie = set_cookie(&response, "lh_session").unwrap();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/console", "Max-Age=28800"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    assert!(session.is_some());
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM console_sessions WHERE expires_at > now()")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 1);
+}
+
+#[tokio::test]
+async fn client_keys_and_forged_sign_in_forms_are_refused() {
+    let app = spawn_app().await;
+
+    let (as_client, session) = sign_in(&app, &app.acme).await;
+    let forged = client()
+        .post(format!("{}/console/login", app.address))
+        .form(&[("key", app.acme.key.as_str()), ("csrf", "made-up")])
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(as_client.status(), StatusCode::UNAUTHORIZED);
+    assert!(session.is_none());
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn forms_without_the_sessions_csrf_token_change_nothing() {
+    let app = spawn_app().await;
+    let admin = key(&app.pool, "globex", Role::Admin).await;
+    app.acquire(&app.acme, "/v1/locks/job", json!({})).await;
+    let (_, session) = sign_in(&app, &admin).await;
+    let (cookie, csrf) = session.unwrap();
+    let http = client();
+    let release = format!("{}/console/locks/acme/job/release", app.address);
+
+    let forged =
+        http.post(&release).header(COOKIE, &cookie).form(&[("csrf", "x"), ("reason", "r")]).send().await;
+    let still_held = app.status(&app.acme, "/v1/locks/job").await.status();
+    let genuine = http
+        .post(&release)
+        .header(COOKIE, &cookie)
+        .form(&[("csrf", csrf.as_str()), ("reason", "r")])
+        .send()
+        .await;
+
+    assert_eq!(forged.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(still_held, StatusCode::OK);
+    let genuine = genuine.unwrap();
+    assert_eq!(genuine.status(), StatusCode::SEE_OTHER);
+    assert_eq!(genuine.headers()[LOCATION], "/console/locks/acme/job?notice=released");
+    assert_eq!(app.status(&app.acme, "/v1/locks/job").await.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn support_keys_may_read_but_not_force_release() {
+    let app = spawn_app().await;
+    let support = key(&app.pool, "acme", Role::Support).await;
+    app.acquire(&app.acme, "/v1/locks/job", json!({})).await;
+    let (cookie, csrf) = sign_in(&app, &support).await.1.unwrap();
+    let http = client();
+
+    let page =
+        http.get(format!("{}/console/locks/acme/job", app.address)).header(COOKIE, &cookie).send().await;
+    let release = http
+        .post(format!("{}/console/locks/acme/job/release", app.address))
+        .header(COOKIE, &cookie)
+        .form(&[("csrf", csrf.as_str()), ("reason", "r")])
+        .send()
+        .await
+        .unwrap();
+
+    let html = page.unwrap().text().await.unwrap();
+    assert!(html.contains("Current state") && !html.contains("Force release"));
+    assert_eq!(release.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn pages_need_no_script_and_nothing_from_elsewhere() {
+    let app = spawn_app().await;
+    let support = key(&app.pool, "acme", Role::Support).await;
+    app.acquire(&app.acme, "/v1/locks/job", json!({"owner": "<b>bold</b>"})).await;
+    let (cookie, _) = sign_in(&app, &support).await.1.unwrap();
+
+    for path in
+        ["/console/audit?name=job", "/console/locks/acme/job", "/console/accounts/acme", "/console/login"]
+    {
+        let response =
+            client().get(format!("{}{path}", app.address)).header(COOKIE, &cookie).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert!(response.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'"));
+        let html = response.text().await.unwrap();
+        assert!(
+            !html.contains("<script") && !html.contains("http://") && !html.contains("https://"),
+            "{path}"
+        );
+        assert!(html.contains("<html lang=\"en\">") && html.contains("<h1>"), "{path}");
+        assert!(!html.contains("<b>bold</b>"), "owners are escaped: {path}");
+    }
+}
+
+#[tokio::test]
+async fn a_session_ends_when_it_expires_or_its_key_is_revoked() {
+    let app = spawn_app_with(|s| s.console.session_seconds = 1).await;
+    let support = key(&app.pool, "acme", Role::Support).await;
+    let admin = key(&app.pool, "acme", Role::Admin).await;
+    let signed_out = |cookie: String| {
+        let url = format!("{}/console/audit", app.address);
+        async move {
+            client().get(url).header(COOKIE, cookie).send().await.unwrap().status() == StatusCode::SEE_OTHER
+        }
+    };
+
+    let (expiring, _) = sign_in(&app, &support).await.1.unwrap();
+    wait_until(Duration::from_secs(5), || signed_out(expiring.clone())).await;
+    leasehold::audit_maintenance::run_once(&app.pool, &app_settings().audit).await.unwrap();
+    let left: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM console_sessions").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(left, 0, "expired sessions are forgotten");
+
+    let (revoked, _) = sign_in(&app, &admin).await.1.unwrap();
+    sqlx::query("UPDATE console_sessions SET expires_at = now() + interval '1 hour'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert!(!signed_out(revoked.clone()).await);
+    leasehold::admin::revoke_key(&app.pool, &admin.key_id).await.unwrap();
+    assert!(signed_out(revoked).await, "a revoked key's session ends at once");
+}

@@ -1,0 +1,93 @@
+use reqwest::{Method, StatusCode};
+
+use crate::helpers::{error_code, spawn_app};
+
+#[tokio::test]
+async fn a_body_over_16_kib_is_too_large() {
+    let app = spawn_app().await;
+    let body = format!(r#"{{"owner": "{}"}}"#, "x".repeat(17 * 1024));
+
+    let response = app.request(Method::POST, "/v1/locks/big", &app.acme).body(body).send().await.unwrap();
+
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(error_code(response).await, "payload_too_large");
+}
+
+#[tokio::test]
+async fn bad_bodies_get_a_code_that_says_what_is_wrong() {
+    let app = spawn_app().await;
+    for (body, code) in [
+        ("{", "invalid_json"),
+        ("{} trailing", "invalid_json"),
+        (r#"{"ttl": 30}"#, "invalid_body"),
+        (r#"{"ttl_seconds": "30"}"#, "invalid_ttl"),
+        (r#"{"owner": ""}"#, "invalid_owner"),
+        (r#"{"owner": "a\nb"}"#, "invalid_owner"),
+        ("[]", "invalid_body"),
+    ] {
+        let response = app.request(Method::POST, "/v1/locks/b", &app.acme).body(body).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(error_code(response).await, code, "{body}");
+    }
+}
+
+#[tokio::test]
+async fn bad_lock_names_are_rejected() {
+    let app = spawn_app().await;
+    let long = "a".repeat(256);
+    for name in ["a%20b", "caf%C3%A9", "a%00b", long.as_str(), "semi;colon"] {
+        let response =
+            app.request(Method::POST, &format!("/v1/locks/{name}"), &app.acme).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{name}");
+        assert_eq!(error_code(response).await, "invalid_lock_name");
+    }
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_in_json() {
+    let app = spawn_app().await;
+
+    let missing = app.request(Method::GET, "/v2/nothing", &app.acme).send().await.unwrap();
+    let wrong_method = app.request(Method::PUT, "/v1/locks/x", &app.acme).send().await.unwrap();
+
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert_eq!(error_code(missing).await, "not_found");
+    assert_eq!(wrong_method.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(error_code(wrong_method).await, "method_not_allowed");
+}
+
+#[tokio::test]
+async fn nothing_a_client_sends_produces_a_server_error() {
+    let app = spawn_app().await;
+    let bodies = [
+        "\0",
+        "null",
+        "{\"metadata\": null}",
+        "{\"ttl_seconds\": 1e309}",
+        "{\"ttl_seconds\": 99999999999999999999999}",
+        "{\"owner\": \"\\ud800\"}",
+        &"[".repeat(10_000),
+        "{\"metadata\": {\"a\": \"\\u0000\"}}",
+        "\u{feff}{}",
+    ];
+    let paths =
+        ["/v1/locks/x", "/v1/locks/x/renew", "/v1/namespaces/acme/locks/x", "/v1/namespaces/%FF/locks/x"];
+    for path in paths {
+        for body in bodies {
+            for method in [Method::POST, Method::DELETE, Method::GET] {
+                let response = app
+                    .request(method.clone(), path, &app.acme)
+                    .header("Lock-Token", "bad token")
+                    .body(body.to_owned())
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(
+                    !response.status().is_server_error(),
+                    "{method} {path} {body:?}: {}",
+                    response.status()
+                );
+            }
+        }
+    }
+}

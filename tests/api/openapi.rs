@@ -1,0 +1,94 @@
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::helpers::{json, spawn_app};
+
+/// Every native route, as (method, path). Add a route here when you add it
+/// to the server: the test then fails until the document describes it.
+const NATIVE_ROUTES: &[(&str, &str)] = &[
+    ("post", "/v1/locks/{name}"),
+    ("get", "/v1/locks/{name}"),
+    ("delete", "/v1/locks/{name}"),
+    ("post", "/v1/locks/{name}/renew"),
+    ("post", "/v1/locks/{name}/handover"),
+    ("post", "/v1/namespaces/{namespace}/locks/{name}"),
+    ("get", "/v1/namespaces/{namespace}/locks/{name}"),
+    ("delete", "/v1/namespaces/{namespace}/locks/{name}"),
+    ("post", "/v1/namespaces/{namespace}/locks/{name}/renew"),
+    ("post", "/v1/namespaces/{namespace}/locks/{name}/handover"),
+    ("get", "/v1/namespaces/{namespace}/locks"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/v1/audit"),
+    ("get", "/v1/locks/{name}/history"),
+    ("get", "/v1/namespaces/{namespace}/locks/{name}/history"),
+    ("post", "/v1/admin/accounts"),
+    ("get", "/v1/admin/accounts"),
+    ("get", "/v1/admin/accounts/{account}"),
+    ("patch", "/v1/admin/accounts/{account}"),
+    ("get", "/v1/admin/accounts/{account}/keys"),
+    ("post", "/v1/admin/accounts/{account}/keys"),
+    ("delete", "/v1/admin/keys/{key_id}"),
+    ("post", "/v1/admin/keys/{key_id}/rotate"),
+    ("get", "/v1/admin/namespaces"),
+    ("post", "/v1/admin/namespaces"),
+    ("delete", "/v1/admin/namespaces/{namespace}"),
+    ("delete", "/v1/admin/namespaces/{namespace}/locks/{name}"),
+    ("get", "/v1/admin/log"),
+];
+
+async fn document(app: &crate::helpers::TestApp) -> Value {
+    let response = app.client.get(format!("{}/openapi.json", app.address)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    json(response).await
+}
+
+#[tokio::test]
+async fn the_openapi_document_covers_every_native_route() {
+    let app = spawn_app().await;
+
+    let doc = document(&app).await;
+
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
+    for (method, path) in NATIVE_ROUTES {
+        let operation = &doc["paths"][path][method];
+        assert!(operation.is_object(), "{method} {path} is not documented");
+        assert!(
+            operation["responses"].as_object().is_some_and(|r| !r.is_empty()),
+            "{method} {path} has no responses"
+        );
+    }
+    let acquire = &doc["paths"]["/v1/locks/{name}"]["post"];
+    for status in ["201", "400", "401", "403", "404", "409", "413", "422", "503"] {
+        assert!(acquire["responses"][status].is_object(), "acquire does not document {status}");
+    }
+    let params: Vec<&str> =
+        acquire["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert!(!params.contains(&"namespace"), "the short form has no namespace parameter");
+}
+
+#[tokio::test]
+async fn every_documented_operation_is_served() {
+    let app = spawn_app().await;
+    let doc = document(&app).await;
+
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let concrete = path
+                .replace("{namespace}", "acme")
+                .replace("{name}", "probe")
+                .replace("{account}", "acme")
+                .replace("{key_id}", "0123456789abcdef");
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let response = app.request(method.clone(), &concrete, &app.acme).send().await.unwrap();
+            assert_ne!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+            if response.status() == StatusCode::NOT_FOUND {
+                assert_ne!(
+                    json(response).await["error"]["code"],
+                    "not_found",
+                    "{method} {path} is not served"
+                );
+            }
+        }
+    }
+}
