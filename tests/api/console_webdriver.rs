@@ -123,9 +123,33 @@ impl Browser {
         self.post(&format!("/element/{element}/value"), json!({ "text": text })).await;
     }
 
+    /// Clicks a link or button that leads to another page, and returns once
+    /// that page has loaded. chromedriver's click may return while a form's
+    /// POST and its redirect are still in flight, so the old document is
+    /// marked and the new one awaited.
     pub async fn click(&self, css: &str) {
         let element = self.find(css).await;
+        self.script("window.__leaseholdOldPage = true").await;
         self.post(&format!("/element/{element}/click"), json!({})).await;
+        let loaded = "return window.__leaseholdOldPage === undefined && document.readyState === 'complete'";
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.script_answers_true(loaded).await {
+            assert!(Instant::now() < deadline, "clicking {css} led to no new page");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn script(&self, body: &str) -> Value {
+        self.post("/execute/sync", json!({"script": body, "args": []})).await
+    }
+
+    /// Like `script`, but an error (the page is between documents) is a no.
+    async fn script_answers_true(&self, body: &str) -> bool {
+        let request = self.http.post(format!("{}/execute/sync", self.base));
+        let Ok(response) = request.json(&json!({"script": body, "args": []})).send().await else {
+            return false;
+        };
+        response.json::<Value>().await.is_ok_and(|v| v["value"] == Value::Bool(true))
     }
 
     /// The visible text of the first element matching `css`.
