@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::helpers::{key, spawn_app, spawn_app_with, test_settings as app_settings, wait_until, TestApp};
 
-fn client() -> reqwest::Client {
+pub fn client() -> reqwest::Client {
     reqwest::Client::builder().redirect(redirect::Policy::none()).build().unwrap()
 }
 
@@ -23,14 +23,14 @@ fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn hidden(html: &str, name: &str) -> String {
+pub fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html.find(&marker).map(|i| i + marker.len()).expect("the hidden field");
     html[start..].split('"').next().unwrap().to_owned()
 }
 
 /// Signs in; returns the session cookie header and the page's CSRF token.
-async fn sign_in(app: &TestApp, key: &KeyCreated) -> (reqwest::Response, Option<(String, String)>) {
+pub async fn sign_in(app: &TestApp, key: &str) -> (reqwest::Response, Option<(String, String)>) {
     let http = client();
     let form = http.get(format!("{}/console/login", app.address)).send().await.unwrap();
     let login_cookie = set_cookie(&form, "lh_login").unwrap();
@@ -39,7 +39,7 @@ async fn sign_in(app: &TestApp, key: &KeyCreated) -> (reqwest::Response, Option<
     let response = http
         .post(format!("{}/console/login", app.address))
         .header(COOKIE, cookie)
-        .form(&[("key", key.key.as_str()), ("csrf", token.as_str())])
+        .form(&[("key", key), ("csrf", token.as_str())])
         .send()
         .await
         .unwrap();
@@ -64,7 +64,7 @@ async fn the_session_cookie_is_http_only_same_site_strict_and_expires() {
     let app = spawn_app().await;
     let support = key(&app.pool, "acme", Role::Support).await;
 
-    let (response, session) = sign_in(&app, &support).await;
+    let (response, session) = sign_in(&app, &support.key).await;
 
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(response.headers()[LOCATION], "/console/audit");
@@ -84,7 +84,7 @@ async fn the_session_cookie_is_http_only_same_site_strict_and_expires() {
 async fn client_keys_and_forged_sign_in_forms_are_refused() {
     let app = spawn_app().await;
 
-    let (as_client, session) = sign_in(&app, &app.acme).await;
+    let (as_client, session) = sign_in(&app, &app.acme.key).await;
     let forged = client()
         .post(format!("{}/console/login", app.address))
         .form(&[("key", app.acme.key.as_str()), ("csrf", "made-up")])
@@ -102,7 +102,7 @@ async fn forms_without_the_sessions_csrf_token_change_nothing() {
     let app = spawn_app().await;
     let admin = key(&app.pool, "globex", Role::Admin).await;
     app.acquire(&app.acme, "/v1/locks/job", json!({})).await;
-    let (_, session) = sign_in(&app, &admin).await;
+    let (_, session) = sign_in(&app, &admin.key).await;
     let (cookie, csrf) = session.unwrap();
     let http = client();
     let release = format!("{}/console/locks/acme/job/release", app.address);
@@ -130,7 +130,7 @@ async fn support_keys_may_read_but_not_force_release() {
     let app = spawn_app().await;
     let support = key(&app.pool, "acme", Role::Support).await;
     app.acquire(&app.acme, "/v1/locks/job", json!({})).await;
-    let (cookie, csrf) = sign_in(&app, &support).await.1.unwrap();
+    let (cookie, csrf) = sign_in(&app, &support.key).await.1.unwrap();
     let http = client();
 
     let page =
@@ -153,7 +153,7 @@ async fn pages_need_no_script_and_nothing_from_elsewhere() {
     let app = spawn_app().await;
     let support = key(&app.pool, "acme", Role::Support).await;
     app.acquire(&app.acme, "/v1/locks/job", json!({"owner": "<b>bold</b>"})).await;
-    let (cookie, _) = sign_in(&app, &support).await.1.unwrap();
+    let (cookie, _) = sign_in(&app, &support.key).await.1.unwrap();
 
     for path in
         ["/console/audit?name=job", "/console/locks/acme/job", "/console/accounts/acme", "/console/login"]
@@ -187,14 +187,14 @@ async fn a_session_ends_when_it_expires_or_its_key_is_revoked() {
         }
     };
 
-    let (expiring, _) = sign_in(&app, &support).await.1.unwrap();
+    let (expiring, _) = sign_in(&app, &support.key).await.1.unwrap();
     wait_until(Duration::from_secs(5), || signed_out(expiring.clone())).await;
     leasehold::audit_maintenance::run_once(&app.pool, &app_settings().audit).await.unwrap();
     let left: i64 =
         sqlx::query_scalar("SELECT count(*) FROM console_sessions").fetch_one(&app.pool).await.unwrap();
     assert_eq!(left, 0, "expired sessions are forgotten");
 
-    let (revoked, _) = sign_in(&app, &admin).await.1.unwrap();
+    let (revoked, _) = sign_in(&app, &admin.key).await.1.unwrap();
     sqlx::query("UPDATE console_sessions SET expires_at = now() + interval '1 hour'")
         .execute(&app.pool)
         .await

@@ -33,6 +33,7 @@ mod schema;
 mod security_audit;
 mod security_fuzz;
 mod security_isolation;
+mod security_isolation_compat;
 mod security_logs;
 mod security_rate_limits;
 mod security_timing;

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::helpers::{json, key, spawn_app_with, TestApp};
 
 /// The keys, in the order of each row's expected statuses.
-const KEYS: [&str; 7] = ["own", "other tenant", "revoked", "malformed", "none", "support", "admin"];
+pub const KEYS: [&str; 7] = ["own", "other tenant", "revoked", "malformed", "none", "support", "admin"];
 
 /// (method, path, expected status per key). `own` is acme's client key;
 /// "other tenant" is globex's; support and admin keys belong to acme.
@@ -38,9 +38,22 @@ const MATRIX: &[(&str, &str, [u16; 7])] = &[
     // the audit trail and the admin API
     ("GET", "/v1/audit", [200, 200, 401, 401, 401, 200, 200]),
     ("GET", "/v1/admin/accounts", [403, 403, 401, 401, 401, 403, 200]),
+    ("POST", "/v1/admin/accounts", [403, 403, 401, 401, 401, 403, 400]),
+    ("GET", "/v1/admin/accounts/globex", [403, 403, 401, 401, 401, 403, 200]),
+    ("PATCH", "/v1/admin/accounts/globex", [403, 403, 401, 401, 401, 403, 200]),
+    ("GET", "/v1/admin/accounts/globex/keys", [403, 403, 401, 401, 401, 403, 200]),
+    ("POST", "/v1/admin/accounts/globex/keys", [403, 403, 401, 401, 401, 403, 201]),
+    ("DELETE", "/v1/admin/keys/0123456789abcdef", [403, 403, 401, 401, 401, 403, 404]),
+    ("POST", "/v1/admin/keys/0123456789abcdef/rotate", [403, 403, 401, 401, 401, 403, 404]),
+    ("GET", "/v1/admin/namespaces", [403, 403, 401, 401, 401, 403, 200]),
+    ("POST", "/v1/admin/namespaces", [403, 403, 401, 401, 401, 403, 400]),
+    ("DELETE", "/v1/admin/namespaces/nowhere", [403, 403, 401, 401, 401, 403, 404]),
+    // (a force release needs a reason: the body here has none)
+    ("DELETE", "/v1/admin/namespaces/globex/locks/free", [403, 403, 401, 401, 401, 403, 400]),
+    ("GET", "/v1/admin/log", [403, 403, 401, 401, 401, 403, 200]),
 ];
 
-async fn arranged() -> (TestApp, Vec<Option<String>>) {
+pub async fn arranged() -> (TestApp, Vec<Option<String>>) {
     let app = spawn_app_with(|s| s.rate_limit.enabled = false).await;
     for (owner, path) in [
         (&app.acme, "/v1/namespaces/acme/locks/held"),
