@@ -1,6 +1,8 @@
 //! One client process: acquire a random lock, do read-work-write cycles on
 //! its resources while the lease lasts (renewing between cycles), release,
-//! repeat. Every operation goes into the history. Clients are processes so
+//! repeat. Odd-numbered clients queue for a held lock (`WAIT_SECONDS`), so the
+//! durable waiting queue and its cross-replica wake-ups are under fault too;
+//! even-numbered ones fail fast. Every operation goes into the history. Clients are processes so
 //! that SIGSTOP freezes one for real: its timers, sockets and heartbeats all
 //! stop, as in a GC pause or a swapped-out VM.
 
@@ -32,6 +34,9 @@ pub struct ClientConfig {
 /// Stops trusting a lease this long before send time + TTL.
 const SAFETY: Duration = Duration::from_millis(400);
 const ATTEMPTS: u32 = 3;
+/// How long a queueing client waits for a held lock: under the TTL, so the
+/// lease's send time + TTL stays a safe (early) end for the holder.
+const WAIT_SECONDS: u64 = 1;
 
 struct Client {
     config: ClientConfig,
@@ -186,12 +191,14 @@ impl Client {
             _ => (Method::DELETE, path, StatusCode::NO_CONTENT),
         };
         let ttl = self.config.ttl.as_secs();
+        let wait = if self.config.id % 2 == 1 { WAIT_SECONDS } else { 0 };
+        let owner = format!("client-{}", self.config.id);
         let mut request = self
             .http
             .request(method, url)
             .bearer_auth(&self.config.key)
             .header("Idempotency-Key", key)
-            .json(&json!({ "ttl_seconds": ttl, "owner": format!("client-{}", self.config.id) }));
+            .json(&json!({ "ttl_seconds": ttl, "owner": owner, "wait_seconds": wait }));
         if kind == Kind::Renew {
             request = request.json(&json!({}));
         } else if kind == Kind::Release {

@@ -22,8 +22,11 @@ pub enum FaultKind {
     ProxyDelay,
 }
 
-const ALL: [FaultKind; 6] = [
+/// One cycle of faults. Pauses come twice: they are what makes the unfenced
+/// control counter lose updates, and the run must show that it does.
+const CYCLE: [FaultKind; 7] = [
     FaultKind::KillReplica,
+    FaultKind::PauseClient,
     FaultKind::PauseClient,
     FaultKind::RestartPostgres,
     FaultKind::TerminateBackends,
@@ -49,13 +52,16 @@ impl Nemesis<'_> {
         let mut faults = Vec::new();
         let mut order = Vec::new();
         loop {
-            let gap = rand::thread_rng().gen_range(1500..3500);
-            tokio::time::sleep(Duration::from_millis(gap)).await;
+            // Each healed fault gets a quiet window in which every lock must
+            // be acquired again (the checker's recovery limit).
+            let quiet = crate::checker::recovery_limit(self.ttl);
+            let gap = quiet + Duration::from_millis(rand::thread_rng().gen_range(0..1500));
+            tokio::time::sleep(gap).await;
             if clock::now() >= until {
                 return Ok(faults);
             }
             if order.is_empty() {
-                order = ALL.to_vec();
+                order = CYCLE.to_vec();
                 order.shuffle(&mut rand::thread_rng());
             }
             let kind = order.pop().expect("refilled above");

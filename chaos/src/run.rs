@@ -9,7 +9,7 @@ use anyhow::Context;
 use serde_json::json;
 use tokio::process::{Child, Command};
 
-use crate::checker::{self, Report};
+use crate::checker::{self, Recovery, Report};
 use crate::client::NAMESPACE;
 use crate::clock::{self, nanos};
 use crate::cluster::{Postgres, Replica};
@@ -106,11 +106,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     println!("chaos: {} faults injected and healed; waiting for the clients", faults.len());
     wait_for_clients(children).await?;
 
-    let (probe_ops, recovery) = probe(&http, &urls, &key, args.locks, ttl).await;
+    let (probe_ops, at_the_end) = probe(&http, &urls, &key, args.locks, ttl).await;
     let mut ops = read_histories(&out, args.clients)?;
+    let mut recoveries = checker::recoveries(&ops, &faults, args.locks, checker::recovery_limit(ttl), until);
+    recoveries.extend(at_the_end);
     ops.extend(probe_ops);
     let elapsed = Duration::from_nanos(clock::now() - started);
-    let report = checker::check(&ops, ttl, &resources.finals(), &recovery);
+    let report = checker::check(&ops, ttl, &resources.finals(), &recoveries);
     std::fs::write(out.join("report.json"), serde_json::to_vec_pretty(&report)?)?;
     for replica in &mut replicas {
         replica.kill().await;
@@ -154,7 +156,7 @@ async fn probe(
     key: &str,
     locks: u32,
     ttl: Duration,
-) -> (Vec<Op>, Vec<(u32, Option<Duration>)>) {
+) -> (Vec<Op>, Vec<Recovery>) {
     let healed = clock::now();
     let probes = (0..locks).map(|lock| async move {
         let mut ops = Vec::new();
@@ -182,13 +184,13 @@ async fn probe(
                 op.fencing_token = body["fencing_token"].as_i64();
                 let took = Duration::from_nanos(op.complete - healed);
                 ops.push(op);
-                return (ops, (lock, Some(took)));
+                return (ops, Recovery { after: "the run".into(), lock, took: Some(took) });
             }
             op.outcome = if response.status().is_server_error() { Outcome::Unknown } else { Outcome::Fail };
             ops.push(op);
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        (ops, (lock, None))
+        (ops, Recovery { after: "the run".into(), lock, took: None })
     });
     let results = futures_util::future::join_all(probes).await;
     let mut ops = Vec::new();
