@@ -259,3 +259,8 @@ pub async fn wait_for_settled_audit(pool: &PgPool) {
     })
     .await;
 }
+
+/// The secret part of a key `lh_<id>_<secret>` (which may itself contain `_`).
+pub fn secret_of(key: &str) -> &str {
+    key.splitn(3, '_').nth(2).expect("a key is lh_<id>_<secret>")
+}
