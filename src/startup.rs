@@ -73,6 +73,7 @@ impl Application {
             App::new()
                 .app_data(metrics_data.clone())
                 .app_data(limiter.clone())
+                .wrap(from_fn(http::extract::refuse_nul))
                 .wrap(from_fn(http::rate_limit::limit))
                 .wrap(from_fn(metrics::track))
                 .wrap(from_fn(http::request_log))

@@ -31,8 +31,9 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     #[error("no such route")]
     NotFound,
+    /// `.0` lists the methods the route does serve, for the `Allow` header.
     #[error("this route does not accept that method")]
-    MethodNotAllowed,
+    MethodNotAllowed(&'static str),
     /// Something an admin route names does not exist; `.0` is the code.
     #[error("{1}")]
     Missing(&'static str, String),
@@ -81,7 +82,7 @@ impl ApiError {
             Self::Held { .. } | Self::Queued { .. } => "lock_held",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::NotFound => "not_found",
-            Self::MethodNotAllowed => "method_not_allowed",
+            Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::Missing(code, _) | Self::Conflict(code, _) => code,
             Self::Store(e) if e.is_unavailable() => "database_unavailable",
             Self::Store(_) => "internal_error",
@@ -154,7 +155,7 @@ impl ResponseError for ApiError {
             Self::Lock(LockError::IdempotencyKeyReused(_)) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Held { .. } | Self::Queued { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Missing(..) => StatusCode::NOT_FOUND,
             Self::Conflict(..) => StatusCode::CONFLICT,
             Self::Store(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
@@ -185,6 +186,9 @@ impl ResponseError for ApiError {
             }
             Self::Queued { .. } => {
                 response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            Self::MethodNotAllowed(allow) => {
+                response.insert_header((header::ALLOW, *allow));
             }
             Self::Held { retry_after, .. }
             | Self::HeldUntil { retry_after, .. }

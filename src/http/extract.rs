@@ -103,7 +103,8 @@ pub fn namespace_not_found_unless_valid(raw: &str) -> Result<NamespaceName, ApiE
     NamespaceName::parse(raw).map_err(|_| crate::domain::LockError::NamespaceNotFound.into())
 }
 
-/// A JSON body read up to the configured limit; an empty body is `T::default()`.
+/// A JSON body read up to the configured limit; an empty body, or `null` (as
+/// the OpenAPI document allows), is `T::default()`.
 /// The content type is not checked, so `curl -d '{...}'` works as typed.
 pub struct JsonBody<T>(pub T);
 
@@ -139,7 +140,7 @@ fn parse_json<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError>
         return Ok(T::default());
     }
     let mut de = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let value: Option<T> = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let field = e.path().to_string();
         let inner = e.into_inner();
         let code = match (inner.classify(), field.as_str()) {
@@ -159,7 +160,7 @@ fn parse_json<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError>
     de.end().map_err(|e| {
         InvalidInput::new("invalid_json", format!("the request body is not acceptable JSON: {e}"))
     })?;
-    Ok(value)
+    Ok(value.unwrap_or_default())
 }
 
 /// The lease's token from `Lock-Token`, `X-Lock-Token`, or the body.
@@ -174,6 +175,22 @@ pub fn lock_token(req: &HttpRequest, from_body: Option<String>) -> Result<String
         )
         .into()
     })
+}
+
+/// Middleware: a URL whose path or query carries a NUL character is refused
+/// for every route at once, since no name, cursor or filter may hold one (and
+/// PostgreSQL's text could not store it).
+pub async fn refuse_nul(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let uri = req.uri();
+    let encoded_nul = |part: &str| part.contains("%00");
+    if encoded_nul(uri.path()) || uri.query().is_some_and(encoded_nul) {
+        let message = "the URL may not contain a NUL character (%00)";
+        return Err(ApiError::from(InvalidInput::new("invalid_url", message)).into());
+    }
+    next.call(req).await
 }
 
 #[cfg(test)]

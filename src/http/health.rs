@@ -1,5 +1,5 @@
 use actix_web::web::Data;
-use actix_web::{get, HttpResponse};
+use actix_web::HttpResponse;
 use serde_json::json;
 
 use super::AppState;
@@ -8,7 +8,6 @@ use crate::store::schema::{self, SchemaState};
 /// The process is up.
 #[utoipa::path(get, path = "/healthz", tag = "health", security(),
     responses((status = 200, description = "The process is up")))]
-#[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
@@ -16,7 +15,6 @@ pub async fn healthz() -> HttpResponse {
 /// The database answers and its schema is the one this build expects.
 #[utoipa::path(get, path = "/readyz", tag = "health", security(),
     responses((status = 200, description = "Ready"), (status = 503, description = "The database does not answer, or its schema is not this build's")))]
-#[get("/readyz")]
 pub async fn readyz(state: Data<AppState>) -> HttpResponse {
     match state.db(schema::state(&state.pool)).await {
         Ok(SchemaState::Current) => HttpResponse::Ok().json(json!({"status": "ready"})),

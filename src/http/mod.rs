@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use actix_web::web::{self, Data, ServiceConfig};
 use actix_web::HttpResponse;
+use actix_web::Route;
 use sqlx::PgPool;
 
 pub use peer::remember_socket;
@@ -57,31 +58,25 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .route(web::post().to(locks::acquire))
             .route(web::get().to(locks::status))
             .route(web::delete().to(locks::release))
-            .default_service(web::to(method_not_allowed))
+            .default_service(serving("GET, POST, DELETE"))
     };
-    let renew_route = |path: &str| {
-        web::resource(path).route(web::post().to(locks::renew)).default_service(web::to(method_not_allowed))
-    };
+    let renew_route =
+        |path: &str| web::resource(path).route(web::post().to(locks::renew)).default_service(serving("POST"));
     let handover_route = |path: &str| {
-        web::resource(path)
-            .route(web::post().to(locks::handover))
-            .default_service(web::to(method_not_allowed))
+        web::resource(path).route(web::post().to(locks::handover)).default_service(serving("POST"))
     };
     cfg.configure(compat::routes);
-    let history_route = |path: &str| {
-        web::resource(path).route(web::get().to(audit::history)).default_service(web::to(method_not_allowed))
-    };
+    let history_route =
+        |path: &str| web::resource(path).route(web::get().to(audit::history)).default_service(serving("GET"));
     cfg.service(
-        web::resource("/v1/audit")
-            .route(web::get().to(audit::search))
-            .default_service(web::to(method_not_allowed)),
+        web::resource("/v1/audit").route(web::get().to(audit::search)).default_service(serving("GET")),
     )
     .service(history_route("/v1/locks/{name}/history"))
     .service(history_route("/v1/namespaces/{namespace}/locks/{name}/history"))
     .configure(admin::routes)
     .configure(crate::console::routes);
-    cfg.service(health::healthz)
-        .service(health::readyz)
+    cfg.service(web::resource("/healthz").get(health::healthz).default_service(serving("GET")))
+        .service(web::resource("/readyz").get(health::readyz).default_service(serving("GET")))
         .service(openapi::openapi_json)
         .service(crate::metrics::endpoint)
         .service(lock_routes("/v1/locks/{name}"))
@@ -93,7 +88,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(
             web::resource("/v1/namespaces/{namespace}/locks")
                 .route(web::get().to(locks::list))
-                .default_service(web::to(method_not_allowed)),
+                .default_service(serving("GET")),
         );
 }
 
@@ -111,6 +106,8 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound)
 }
 
-async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed)
+/// A resource's answer to any method it does not serve: 405, with the `Allow`
+/// header RFC 9110 requires naming the `methods` it does.
+fn serving(methods: &'static str) -> Route {
+    web::to(move || async move { Err::<HttpResponse, _>(ApiError::MethodNotAllowed(methods)) })
 }

@@ -1,6 +1,5 @@
 use std::time::Duration;
 
-use leasehold::admin::KeyCreated;
 use leasehold::domain::Role;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{redirect, StatusCode};

@@ -44,7 +44,7 @@ const COMPAT: &[(&str, &str, [&str; 7])] = &[
 ];
 
 fn uuid_for(k: usize) -> String {
-    Uuid::from_u128(0x1ea5e_0000 + k as u128).to_string()
+    Uuid::from_u128(0x0001_ea5e_0000 + k as u128).to_string()
 }
 
 fn path_for(template: &str, k: usize) -> String {

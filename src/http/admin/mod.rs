@@ -18,35 +18,37 @@ use crate::admin::actions::Actor;
 use crate::domain::{InvalidInput, LockError, Principal};
 
 pub fn routes(cfg: &mut ServiceConfig) {
-    let resource = |path: &str| web::resource(path).default_service(web::to(super::method_not_allowed));
+    let resource = |path: &str, methods| web::resource(path).default_service(super::serving(methods));
     cfg.service(
-        resource("/v1/admin/accounts")
+        resource("/v1/admin/accounts", "GET, POST")
             .route(web::get().to(accounts::list))
             .route(web::post().to(accounts::create)),
     )
     .service(
-        resource("/v1/admin/accounts/{account}")
+        resource("/v1/admin/accounts/{account}", "GET, PATCH")
             .route(web::get().to(accounts::show))
             .route(web::patch().to(accounts::update)),
     )
     .service(
-        resource("/v1/admin/accounts/{account}/keys")
+        resource("/v1/admin/accounts/{account}/keys", "GET, POST")
             .route(web::get().to(keys::list))
             .route(web::post().to(keys::create)),
     )
-    .service(resource("/v1/admin/keys/{key_id}").route(web::delete().to(keys::revoke)))
-    .service(resource("/v1/admin/keys/{key_id}/rotate").route(web::post().to(keys::rotate)))
+    .service(resource("/v1/admin/keys/{key_id}", "DELETE").route(web::delete().to(keys::revoke)))
+    .service(resource("/v1/admin/keys/{key_id}/rotate", "POST").route(web::post().to(keys::rotate)))
     .service(
-        resource("/v1/admin/namespaces")
+        resource("/v1/admin/namespaces", "GET, POST")
             .route(web::get().to(namespaces::list))
             .route(web::post().to(namespaces::create)),
     )
-    .service(resource("/v1/admin/namespaces/{namespace}").route(web::delete().to(namespaces::delete)))
     .service(
-        resource("/v1/admin/namespaces/{namespace}/locks/{name}")
+        resource("/v1/admin/namespaces/{namespace}", "DELETE").route(web::delete().to(namespaces::delete)),
+    )
+    .service(
+        resource("/v1/admin/namespaces/{namespace}/locks/{name}", "DELETE")
             .route(web::delete().to(namespaces::force_release)),
     )
-    .service(resource("/v1/admin/log").route(web::get().to(namespaces::log)));
+    .service(resource("/v1/admin/log", "GET").route(web::get().to(namespaces::log)));
 }
 
 /// Admin routes answer 403 to any other role.

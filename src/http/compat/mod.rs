@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use super::error::ApiError;
 use super::extract::Caller;
-use super::method_not_allowed;
+use super::serving;
 use crate::domain::Principal;
 use crate::store::compat::CompatActor;
 
@@ -36,26 +36,26 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .route(web::post().to(locklock::acquire))
             .route(web::delete().to(locklock::release))
             .route(web::get().to(locklock::status))
-            .default_service(web::to(method_not_allowed))
+            .default_service(serving("GET, POST, DELETE"))
     };
     // Lockable documents GET; POST is accepted too.
     cfg.service(
         resource("/v1/acquire/{name}")
             .route(web::get().to(lockable::acquire))
             .route(web::post().to(lockable::acquire))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(serving("GET, POST")),
     )
     .service(
         resource("/v1/heartbeat/{name}")
             .route(web::get().to(lockable::heartbeat))
             .route(web::post().to(lockable::heartbeat))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(serving("GET, POST")),
     )
     .service(
         resource("/v1/release/{name}")
             .route(web::get().to(lockable::release))
             .route(web::post().to(lockable::release))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(serving("GET, POST")),
     )
     .service(locklock("/lock/uuid/{uuid}"))
     .service(locklock("/lock/key/{name}"))
@@ -64,7 +64,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .route(web::post().to(mutex_uno::acquire))
             .route(web::delete().to(mutex_uno::release))
             .route(web::get().to(mutex_uno::status))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(serving("GET, POST, DELETE")),
     );
 }
 
