@@ -201,8 +201,11 @@ fn mutual_exclusion(ops: &[Op], ttl: Duration, report: &mut Report) {
 }
 
 fn fencing_order(ops: &[Op], report: &mut Report) {
-    let mut granted: Vec<&Op> =
-        ops.iter().filter(|op| op.kind == Kind::Acquire && op.outcome == Outcome::Ok).collect();
+    // Locklock grants carry no fencing token: mutual exclusion covers them.
+    let mut granted: Vec<&Op> = ops
+        .iter()
+        .filter(|op| op.kind == Kind::Acquire && op.outcome == Outcome::Ok && op.api.is_none())
+        .collect();
     let mut seen = HashSet::new();
     for op in &granted {
         match op.fencing_token {
@@ -313,6 +316,15 @@ mod tests {
         let ops = vec![acquire(1, 1, 0, 10, 1), acquire(2, 1, 1000, 1010, 2)];
         let report = check(&ops, TTL, &HashMap::new(), &[]);
         assert_eq!(report.mutual_exclusion_violations, 1);
+    }
+
+    #[test]
+    fn a_locklock_grant_has_no_token_but_must_not_overlap_a_native_lease() {
+        let mut locklock = acquire(2, 1, 1000, 1010, 0);
+        (locklock.fencing_token, locklock.api) = (None, Some("locklock".into()));
+        let ops = vec![acquire(1, 1, 0, 10, 1), locklock];
+        let report = check(&ops, TTL, &HashMap::new(), &[]);
+        assert_eq!((report.fencing_violations, report.mutual_exclusion_violations), (0, 1));
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //! its resources while the lease lasts (renewing between cycles), release,
 //! repeat. Odd-numbered clients queue for a held lock (`WAIT_SECONDS`), so the
 //! durable waiting queue and its cross-replica wake-ups are under fault too;
-//! even-numbered ones fail fast. Every operation goes into the history. Clients are processes so
+//! even-numbered ones fail fast. Every fourth client (2, 6, 10, ...) takes the
+//! same locks through the Locklock API instead, with a secret per lease: no
+//! renew and no fencing token there, so it only holds the lock for a moment
+//! (the checker holds its windows against everyone else's). Every operation goes into the history. Clients are processes so
 //! that SIGSTOP freezes one for real: its timers, sockets and heartbeats all
 //! stop, as in a GC pause or a swapped-out VM.
 
@@ -76,9 +79,16 @@ pub async fn run(config: ClientConfig) -> anyhow::Result<Vec<Op>> {
 }
 
 impl Client {
+    fn uses_locklock(&self) -> bool {
+        self.config.id % 4 == 2
+    }
+
     /// One lease: returns whether the acquire succeeded.
     async fn hold(&mut self, lock: u32) -> anyhow::Result<bool> {
         self.lease += 1;
+        if self.uses_locklock() {
+            return self.hold_through_locklock(lock).await;
+        }
         let acquired = self.http_op(Kind::Acquire, lock, None).await;
         let (Some(token), Some(fencing)) = acquired else { return Ok(false) };
         let mut sent = self.history.last().expect("just recorded").invoke;
@@ -99,6 +109,61 @@ impl Client {
         }
         self.http_op(Kind::Release, lock, Some(&token)).await;
         Ok(true)
+    }
+
+    /// A Locklock lease: acquire with a fresh secret, work a little within
+    /// the TTL, release with the secret.
+    async fn hold_through_locklock(&mut self, lock: u32) -> anyhow::Result<bool> {
+        let secret = uuid::Uuid::new_v4().to_string();
+        if !self.locklock_op(Kind::Acquire, lock, &secret).await {
+            return Ok(false);
+        }
+        let sent = self.history.last().expect("just recorded").invoke;
+        let work = Duration::from_millis(rand::thread_rng().gen_range(20..80));
+        if clock::now() + nanos(work + SAFETY) < sent + nanos(self.config.ttl) {
+            tokio::time::sleep(work).await;
+            self.locklock_op(Kind::Release, lock, &secret).await;
+        }
+        Ok(true)
+    }
+
+    /// One Locklock acquire (201) or release (204), retried on an unknown
+    /// outcome like `http_op` (a retried acquire that had been granted meets
+    /// 409, and that lease just lapses).
+    async fn locklock_op(&mut self, kind: Kind, lock: u32, secret: &str) -> bool {
+        let mut op = Op::new(self.config.id, kind, lock, self.lease, clock::now());
+        op.api = Some("locklock".into());
+        let ttl = self.config.ttl.as_secs();
+        while op.attempts < ATTEMPTS {
+            op.attempts += 1;
+            let url = format!("{}/lock/key/lock-{lock}", self.config.replicas[self.replica]);
+            let (request, body, ok) = match kind {
+                Kind::Acquire => {
+                    (self.http.post(url), json!({ "secret": secret, "expires_in": ttl }), StatusCode::CREATED)
+                }
+                _ => (self.http.delete(url), json!({ "secret": secret }), StatusCode::NO_CONTENT),
+            };
+            let request = request.bearer_auth(&self.config.key).json(&body);
+            (op.outcome, op.status) = match request.send().await {
+                Err(e) if e.is_connect() => (Outcome::Fail, None),
+                Err(_) => (Outcome::Unknown, None),
+                Ok(r) if r.status() == ok => (Outcome::Ok, Some(ok.as_u16())),
+                Ok(r) if r.status().is_server_error() => (Outcome::Unknown, Some(r.status().as_u16())),
+                Ok(r) => (Outcome::Fail, Some(r.status().as_u16())),
+            };
+            if op.status.is_none() {
+                self.replica = (self.replica + 1) % self.config.replicas.len();
+            }
+            let worth_retrying = clock::now() + nanos(SAFETY) < op.invoke + nanos(self.config.ttl);
+            if op.outcome != Outcome::Unknown || !worth_retrying {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        op.complete = clock::now();
+        let ok = op.outcome == Outcome::Ok;
+        self.history.push(op);
+        ok
     }
 
     /// Read both resources, work a little, write both incremented. A pause

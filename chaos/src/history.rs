@@ -44,6 +44,10 @@ pub struct Op {
     pub status: Option<u16>,
     #[serde(default)]
     pub attempts: u32,
+    /// A compatibility API the operation went through ("locklock"); none for
+    /// the native API. Locklock answers carry no fencing token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<String>,
     /// For writes: whether the fenced register accepted it, and the values.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fenced_ok: Option<bool>,
@@ -66,6 +70,7 @@ impl Op {
             fencing_token: None,
             status: None,
             attempts: 0,
+            api: None,
             fenced_ok: None,
             fenced: None,
             control: None,
