@@ -17,7 +17,8 @@ pub struct LeaseGauges {
 pub async fn lease_gauges(pool: &PgPool) -> Result<LeaseGauges, StoreError> {
     let (live, oldest_lapsed_seconds, waiters): (i64, f64, i64) = sqlx::query_as(
         "SELECT count(*) FILTER (WHERE expires_at > now()),
-                coalesce(extract(epoch FROM now() - min(expires_at) FILTER (WHERE expires_at <= now())), 0)::float8,
+                coalesce(extract(epoch FROM now() - min(expires_at)
+                    FILTER (WHERE expires_at <= now() AND expires_at <> '-infinity')), 0)::float8,
                 (SELECT count(*) FROM lock_waiters WHERE expires_at > now())
          FROM locks",
     )

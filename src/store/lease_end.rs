@@ -23,7 +23,8 @@ WITH ours AS (
     LIMIT 1
 )
 SELECT
-    EXISTS (SELECT FROM locks WHERE namespace = $1 AND name = $2 AND token_hash = $3) AS still_in_place,
+    EXISTS (SELECT FROM locks WHERE namespace = $1 AND name = $2 AND token_hash = $3
+            AND expires_at <> '-infinity') AS still_in_place,
     (SELECT fencing_token FROM ours) AS our_fencing,
     (SELECT e.event FROM lock_events e, ours
      WHERE e.namespace = $1 AND e.name = $2 AND e.occurred_at >= ours.occurred_at

@@ -1,5 +1,13 @@
 //! The lock statements. Each one changes a lease and writes its audit row in
 //! one statement, and judges expiry by the database clock alone.
+//!
+//! A release does not delete the row: it sets `expires_at` to `-infinity`
+//! (`RELEASED`), which every reader already takes for "not live", so that a
+//! name used again is rewritten in place (a HOT update) rather than leaving a
+//! dead row and inserting a new one; with DELETE the table grew with the
+//! number of operations until vacuum caught up (BENCHMARKS.md). A takeover of
+//! a released row records no `expired` event, and the sweeper deletes
+//! released rows once they have gone unused for a while (`store::sweep`).
 
 use std::time::Duration;
 
@@ -181,6 +189,7 @@ recorded AS (
     SELECT now(), 'expired', $1, $2, lapsed_token, lapsed_account, lapsed_key, lapsed_owner,
            lapsed_expires_at, $9, NULL
     FROM taken_over
+    WHERE lapsed_expires_at <> '-infinity'
     UNION ALL
     SELECT now(), 'acquired', $1, $2, fencing_token, $4, $5, owner, expires_at, $9, $3
     FROM granted
@@ -345,13 +354,23 @@ pub async fn renew_with(
     Ok(row.map(Lock::from))
 }
 
-/// Ends a live lease and, only when someone waits for the lock, wakes them:
-/// NOTIFY serialises commits, so a release nobody waits for sends none.
+/// Ends a live lease (marking its row released, see the module's comment)
+/// and, only when someone waits for the lock, wakes them: NOTIFY serialises
+/// commits, so a release nobody waits for sends none. The lease's expiry as
+/// it stood is read first, for the answer and the audit row.
 pub const RELEASE: &str = r#"
-WITH released AS (
-    DELETE FROM locks
+WITH live AS (
+    SELECT fencing_token, expires_at FROM locks
     WHERE namespace = $1 AND name = $2 AND token_hash = $3 AND expires_at > now()
-    RETURNING *
+),
+released AS (
+    UPDATE locks
+    SET expires_at = '-infinity'
+    FROM live
+    WHERE locks.namespace = $1 AND locks.name = $2 AND locks.token_hash = $3
+      AND locks.expires_at > now() AND locks.fencing_token = live.fencing_token
+    RETURNING locks.namespace, locks.name, locks.fencing_token, locks.account_id, locks.owner,
+              locks.metadata, locks.ttl_seconds, locks.acquired_at, live.expires_at
 ),
 recorded AS (
     INSERT INTO lock_events (occurred_at, event, namespace, name, fencing_token, account_id,

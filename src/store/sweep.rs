@@ -4,18 +4,31 @@ use sqlx::PgPool;
 
 use super::StoreError;
 
-/// Up to `limit` lapsed leases, found in one pass over the table (there is no
-/// index on `expires_at`, so that renewals stay HOT updates).
+/// Up to `limit` rows to sweep, found in one pass over the table (there is no
+/// index on `expires_at`, so that renewals stay HOT updates): lapsed leases,
+/// and released rows (`expires_at = '-infinity'`) whose lease began over
+/// `RELEASED_KEPT` ago, kept until then so that a name used again soon is
+/// rewritten in place.
 pub async fn lapsed_keys(pool: &PgPool, limit: i64) -> Result<Vec<(String, String)>, StoreError> {
-    let keys = sqlx::query_as("SELECT namespace, name FROM locks WHERE expires_at <= now() LIMIT $1")
-        .bind(limit)
-        .fetch_all(pool)
-        .await?;
+    let keys = sqlx::query_as(&format!(
+        "SELECT namespace, name FROM locks
+         WHERE expires_at <= now()
+           AND (expires_at <> '-infinity' OR acquired_at < now() - interval '{RELEASED_KEPT}')
+         LIMIT $1"
+    ))
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
     Ok(keys)
 }
 
+/// How long a released row stays for its name's next acquire, counted from
+/// the start of its last lease.
+const RELEASED_KEPT: &str = "1 minute";
+
 /// Deletes the named leases that have lapsed and records each one's expiry,
-/// waking the waiters of those locks. Each is found by its primary key. Rows
+/// waking the waiters of those locks; released rows among them go without an
+/// event (their release was recorded, and woke any waiters). Each is found by its primary key. Rows
 /// a concurrent acquire is taking over are locked, so skipped: whoever gets
 /// the row records the lapse, and only once.
 pub const SWEEP_KEYS: &str = r#"
@@ -39,14 +52,16 @@ recorded AS (
                              key_id, owner, expires_at)
     SELECT now(), 'expired', namespace, name, fencing_token, account_id, key_id, owner, expires_at
     FROM swept
+    WHERE expires_at <> '-infinity'
 ),
 woken AS (
     SELECT pg_notify('leasehold_wake', s.namespace || '/' || s.name)
     FROM swept s
-    WHERE EXISTS (SELECT FROM lock_waiters w
+    WHERE s.expires_at <> '-infinity'
+      AND EXISTS (SELECT FROM lock_waiters w
                   WHERE w.namespace = s.namespace AND w.name = s.name AND w.expires_at > now())
 )
-SELECT count(*) FROM swept WHERE (SELECT count(*) FROM woken) >= 0
+SELECT count(*) FILTER (WHERE expires_at <> '-infinity') FROM swept WHERE (SELECT count(*) FROM woken) >= 0
 "#;
 
 pub async fn sweep_keys(pool: &PgPool, keys: &[(String, String)]) -> Result<u64, StoreError> {

@@ -98,3 +98,63 @@ async fn takeovers_racing_sweepers_record_every_lapse_exactly_once() {
     }
     assert!(first_tokens.is_empty());
 }
+
+/// Release marks the row instead of deleting it, so a name used again is
+/// rewritten in place; the next acquire records no expiry for it, and the
+/// old token still reads as released.
+#[tokio::test]
+async fn a_released_name_is_taken_again_in_place_without_an_expiry() {
+    let app = spawn_app_with(|s| s.sweeper.interval_ms = 50).await;
+    let path = "/v1/locks/reused";
+    let first = json(app.acquire(&app.acme, path, json!({})).await).await;
+    let first_token = first["lock_token"].as_str().unwrap();
+    assert_eq!(app.release(&app.acme, path, first_token).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.status(&app.acme, path).await.status(), StatusCode::NOT_FOUND);
+    let marked: bool = sqlx::query_scalar("SELECT expires_at = '-infinity' FROM locks WHERE name = 'reused'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(marked, "the released row stays, marked");
+
+    let second = json(app.acquire(&app.acme, path, json!({})).await).await;
+
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM locks").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(rows, 1);
+    let events: Vec<String> = app.events("acme", "reused").await.into_iter().map(|(e, _)| e).collect();
+    assert_eq!(events, ["acquired", "released", "acquired"]);
+    assert!(second["fencing_token"].as_i64() > first["fencing_token"].as_i64());
+    let stale = json(app.renew(&app.acme, path, first_token).await).await;
+    assert_eq!(stale["error"]["reason"], "released", "{stale}");
+}
+
+/// A released row that nobody takes again is deleted by the sweeper once its
+/// lease began over a minute ago, with no event (its release was recorded).
+#[tokio::test]
+async fn the_sweeper_deletes_long_released_rows_without_an_event() {
+    let app = spawn_app_with(|s| s.sweeper.interval_ms = 50).await;
+    for name in ["old", "recent"] {
+        let grant = json(app.acquire(&app.acme, &format!("/v1/locks/{name}"), json!({})).await).await;
+        app.release(&app.acme, &format!("/v1/locks/{name}"), grant["lock_token"].as_str().unwrap()).await;
+    }
+    sqlx::query("UPDATE locks SET acquired_at = now() - interval '2 minutes' WHERE name = 'old'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+
+    wait_until(Duration::from_secs(10), || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM locks WHERE name = 'old'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+            == 0
+    })
+    .await;
+
+    let names: Vec<String> = sqlx::query_scalar("SELECT name FROM locks").fetch_all(&app.pool).await.unwrap();
+    assert_eq!(names, ["recent"]);
+    let expired: i64 = sqlx::query_scalar("SELECT count(*) FROM lock_events WHERE event = 'expired'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(expired, 0);
+}

@@ -114,7 +114,7 @@ recorded AS (
                              key_id, owner, expires_at, request_id, client_addr)
     SELECT now(), 'expired', $1, $2, prior_token, prior_account, prior_key, prior_owner,
            prior_expires_at, $11, NULL
-    FROM taken_over WHERE prior_lapsed
+    FROM taken_over WHERE prior_lapsed AND prior_expires_at <> '-infinity'
     UNION ALL
     SELECT now(), 'released', $1, $2, prior_token, actor.account_id, actor.key_id, prior_owner,
            prior_expires_at, $11, $12::inet
