@@ -21,3 +21,21 @@ async fn the_application_cannot_change_or_delete_audit_rows() {
 
     assert_eq!(app.events("acme", "nightly").await, before);
 }
+
+/// A partition is a table of its own: truncating the one that holds the
+/// rows is refused as well.
+#[tokio::test]
+async fn the_application_cannot_truncate_an_audit_partition() {
+    let app = spawn_app().await;
+    app.acquire(&app.acme, "/v1/locks/nightly", json!({})).await;
+    let partition: String = sqlx::query_scalar("SELECT tableoid::regclass::text FROM lock_events LIMIT 1")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+
+    let refused =
+        sqlx::query(&format!("TRUNCATE {partition}")).execute(&app.pool).await.expect_err("refused");
+
+    assert!(refused.to_string().contains("append-only"), "{refused}");
+    assert_eq!(app.events("acme", "nightly").await.len(), 1);
+}
