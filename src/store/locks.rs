@@ -1,8 +1,8 @@
 //! The lock statements. Each one changes a lease and writes its audit row in
 //! one statement, and judges expiry by the database clock alone.
 //!
-//! A release does not delete the row: it sets `expires_at` to `-infinity`
-//! (`RELEASED`), which every reader already takes for "not live", so that a
+//! A release does not delete the row: it sets `expires_at` to `-infinity`,
+//! which every reader already takes for "not live", so that a
 //! name used again is rewritten in place (a HOT update) rather than leaving a
 //! dead row and inserting a new one; with DELETE the table grew with the
 //! number of operations until vacuum caught up (BENCHMARKS.md). A takeover of

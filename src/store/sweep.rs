@@ -28,9 +28,9 @@ const RELEASED_KEPT: &str = "1 minute";
 
 /// Deletes the named leases that have lapsed and records each one's expiry,
 /// waking the waiters of those locks; released rows among them go without an
-/// event (their release was recorded, and woke any waiters). Each is found by its primary key. Rows
-/// a concurrent acquire is taking over are locked, so skipped: whoever gets
-/// the row records the lapse, and only once.
+/// event (their release was recorded, and woke any waiters). Each is found
+/// by its primary key. Rows a concurrent acquire is taking over are locked,
+/// so skipped: whoever gets the row records the lapse, and only once.
 pub const SWEEP_KEYS: &str = r#"
 WITH lapsed AS (
     SELECT locks.namespace, locks.name
