@@ -139,6 +139,12 @@ fn parse_json<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError>
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
+    // No field may hold a NUL, and PostgreSQL's text and jsonb could not
+    // store one: refused here for every body, as `refuse_nul` does for URLs.
+    if body.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
+        let message = "the request body may not contain a NUL character (\\u0000)";
+        return Err(InvalidInput::new("invalid_json", message).into());
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     let value: Option<T> = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let field = e.path().to_string();

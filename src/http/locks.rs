@@ -41,6 +41,7 @@ use crate::tenancy::Access;
         (status = 201, description = "Granted: the lease, with its lock_token", body = LockView,
             headers(("ETag" = String, description = "The fencing token, quoted"), ("Location" = String))),
         (status = 409, description = "`lock_held`: the lock's state (no token) and Retry-After", body = ErrorResponse),
+        (status = 410, description = "`lease_lost`: a retry (same Idempotency-Key) of an acquire whose lease has since ended; `reason` says how", body = ErrorResponse),
         WriteErrors))]
 pub async fn acquire(
     req: HttpRequest,

@@ -144,3 +144,21 @@ async fn a_null_body_is_an_empty_one() {
 
     assert_eq!(response.status(), StatusCode::CREATED);
 }
+
+/// Found by schemathesis: a NUL in an admin body's account name reached
+/// PostgreSQL (a 500). No body field may carry one.
+#[tokio::test]
+async fn a_nul_in_any_json_body_is_refused_before_any_route_sees_it() {
+    let app = spawn_app().await;
+    let admin = key(&app.pool, "acme", Role::Admin).await;
+
+    for (method, path, body) in [
+        (Method::POST, "/v1/admin/namespaces", r#"{"name": "n0", "account": "a\u0000b"}"#),
+        (Method::POST, "/v1/admin/accounts", r#"{"name": "x\u0000", "plan": "business"}"#),
+        (Method::POST, "/v1/locks/nul-owner", r#"{"owner": "cron\u0000"}"#),
+    ] {
+        let response = app.request(method.clone(), path, &admin).body(body).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(error_code(response).await, "invalid_json", "{path}");
+    }
+}
