@@ -5,9 +5,10 @@
 //! even-numbered ones fail fast. Every fourth client (2, 6, 10, ...) takes the
 //! same locks through the Locklock API instead, with a secret per lease: no
 //! renew and no fencing token there, so it only holds the lock for a moment
-//! (the checker holds its windows against everyone else's). Every operation goes into the history. Clients are processes so
-//! that SIGSTOP freezes one for real: its timers, sockets and heartbeats all
-//! stop, as in a GC pause or a swapped-out VM.
+//! (the checker holds its windows against everyone else's). Every operation
+//! goes into the history. Clients are processes so that SIGSTOP freezes one
+//! for real: its timers, sockets and heartbeats all stop, as in a GC pause or
+//! a swapped-out VM.
 
 use std::time::Duration;
 
@@ -40,6 +41,15 @@ const ATTEMPTS: u32 = 3;
 /// How long a queueing client waits for a held lock: under the TTL, so the
 /// lease's send time + TTL stays a safe (early) end for the holder.
 const WAIT_SECONDS: u64 = 1;
+
+/// The API a lock operation goes through.
+#[derive(Clone, Copy)]
+enum Via<'a> {
+    /// The native API; renew and release carry the lease's lock token.
+    Native(Option<&'a str>),
+    /// Locklock's `/lock/key/...`, with the lease's secret.
+    Locklock(&'a str),
+}
 
 struct Client {
     config: ClientConfig,
@@ -89,8 +99,8 @@ impl Client {
         if self.uses_locklock() {
             return self.hold_through_locklock(lock).await;
         }
-        let acquired = self.http_op(Kind::Acquire, lock, None).await;
-        let (Some(token), Some(fencing)) = acquired else { return Ok(false) };
+        let acquired = self.http_op(Kind::Acquire, lock, Via::Native(None)).await;
+        let Some((Some(token), Some(fencing))) = acquired else { return Ok(false) };
         let mut sent = self.history.last().expect("just recorded").invoke;
         let cycles = rand::thread_rng().gen_range(1..=3);
         for cycle in 0..cycles {
@@ -101,13 +111,13 @@ impl Client {
                 return Ok(true);
             }
             if cycle + 1 < cycles {
-                if self.http_op(Kind::Renew, lock, Some(&token)).await.1.is_none() {
+                if self.http_op(Kind::Renew, lock, Via::Native(Some(&token))).await.is_none() {
                     return Ok(true);
                 }
                 sent = self.history.last().expect("just recorded").invoke;
             }
         }
-        self.http_op(Kind::Release, lock, Some(&token)).await;
+        self.http_op(Kind::Release, lock, Via::Native(Some(&token))).await;
         Ok(true)
     }
 
@@ -115,55 +125,16 @@ impl Client {
     /// the TTL, release with the secret.
     async fn hold_through_locklock(&mut self, lock: u32) -> anyhow::Result<bool> {
         let secret = uuid::Uuid::new_v4().to_string();
-        if !self.locklock_op(Kind::Acquire, lock, &secret).await {
+        if self.http_op(Kind::Acquire, lock, Via::Locklock(&secret)).await.is_none() {
             return Ok(false);
         }
         let sent = self.history.last().expect("just recorded").invoke;
         let work = Duration::from_millis(rand::thread_rng().gen_range(20..80));
         if clock::now() + nanos(work + SAFETY) < sent + nanos(self.config.ttl) {
             tokio::time::sleep(work).await;
-            self.locklock_op(Kind::Release, lock, &secret).await;
+            self.http_op(Kind::Release, lock, Via::Locklock(&secret)).await;
         }
         Ok(true)
-    }
-
-    /// One Locklock acquire (201) or release (204), retried on an unknown
-    /// outcome like `http_op` (a retried acquire that had been granted meets
-    /// 409, and that lease just lapses).
-    async fn locklock_op(&mut self, kind: Kind, lock: u32, secret: &str) -> bool {
-        let mut op = Op::new(self.config.id, kind, lock, self.lease, clock::now());
-        op.api = Some("locklock".into());
-        let ttl = self.config.ttl.as_secs();
-        while op.attempts < ATTEMPTS {
-            op.attempts += 1;
-            let url = format!("{}/lock/key/lock-{lock}", self.config.replicas[self.replica]);
-            let (request, body, ok) = match kind {
-                Kind::Acquire => {
-                    (self.http.post(url), json!({ "secret": secret, "expires_in": ttl }), StatusCode::CREATED)
-                }
-                _ => (self.http.delete(url), json!({ "secret": secret }), StatusCode::NO_CONTENT),
-            };
-            let request = request.bearer_auth(&self.config.key).json(&body);
-            (op.outcome, op.status) = match request.send().await {
-                Err(e) if e.is_connect() => (Outcome::Fail, None),
-                Err(_) => (Outcome::Unknown, None),
-                Ok(r) if r.status() == ok => (Outcome::Ok, Some(ok.as_u16())),
-                Ok(r) if r.status().is_server_error() => (Outcome::Unknown, Some(r.status().as_u16())),
-                Ok(r) => (Outcome::Fail, Some(r.status().as_u16())),
-            };
-            if op.status.is_none() {
-                self.replica = (self.replica + 1) % self.config.replicas.len();
-            }
-            let worth_retrying = clock::now() + nanos(SAFETY) < op.invoke + nanos(self.config.ttl);
-            if op.outcome != Outcome::Unknown || !worth_retrying {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        op.complete = clock::now();
-        let ok = op.outcome == Outcome::Ok;
-        self.history.push(op);
-        ok
     }
 
     /// Read both resources, work a little, write both incremented. A pause
@@ -212,20 +183,32 @@ impl Client {
     /// One logical lock operation, retried on an unknown outcome with the same
     /// Idempotency-Key on another replica while the lease could still matter.
     /// Returns the lock token and fencing token on success.
-    async fn http_op(&mut self, kind: Kind, lock: u32, token: Option<&str>) -> (Option<String>, Option<i64>) {
+    async fn http_op(
+        &mut self,
+        kind: Kind,
+        lock: u32,
+        via: Via<'_>,
+    ) -> Option<(Option<String>, Option<i64>)> {
         let mut op = Op::new(self.config.id, kind, lock, self.lease, clock::now());
+        if let Via::Locklock(_) = via {
+            op.api = Some("locklock".into());
+        }
         let idempotency_key = uuid::Uuid::new_v4().to_string();
-        let mut result = (None, None);
+        let mut result = None;
         while op.attempts < ATTEMPTS {
             op.attempts += 1;
-            let (outcome, status, body) = self.send(kind, lock, token, &idempotency_key).await;
+            let (outcome, status, body) = self.send(kind, lock, via, &idempotency_key).await;
             op.status = status;
             op.outcome = outcome;
             if outcome == Outcome::Ok {
                 let fencing = body.get("fencing_token").and_then(Value::as_i64);
                 let lock_token = body.get("lock_token").and_then(Value::as_str).map(str::to_owned);
                 op.fencing_token = fencing;
-                result = (lock_token.or_else(|| token.map(str::to_owned)), fencing);
+                let token = match via {
+                    Via::Native(token) => token,
+                    Via::Locklock(_) => None,
+                };
+                result = Some((lock_token.or_else(|| token.map(str::to_owned)), fencing));
             }
             if status.is_none() {
                 self.replica = (self.replica + 1) % self.config.replicas.len();
@@ -241,13 +224,36 @@ impl Client {
         result
     }
 
-    async fn send(
+    /// One attempt: the request `via` builds, and its outcome.
+    async fn send(&self, kind: Kind, lock: u32, via: Via<'_>, key: &str) -> (Outcome, Option<u16>, Value) {
+        let (request, ok) = match via {
+            Via::Native(token) => self.native_request(kind, lock, token, key),
+            Via::Locklock(secret) => self.locklock_request(kind, lock, secret),
+        };
+        match request.send().await {
+            // Refused before anything was sent: nothing happened.
+            Err(e) if e.is_connect() => (Outcome::Fail, None, Value::Null),
+            Err(_) => (Outcome::Unknown, None, Value::Null),
+            Ok(response) => {
+                let status = response.status();
+                let body = response.json::<Value>().await.unwrap_or(Value::Null);
+                let outcome = match status {
+                    s if s == ok => Outcome::Ok,
+                    s if s.is_server_error() => Outcome::Unknown,
+                    _ => Outcome::Fail,
+                };
+                (outcome, Some(status.as_u16()), body)
+            }
+        }
+    }
+
+    fn native_request(
         &self,
         kind: Kind,
         lock: u32,
         token: Option<&str>,
         key: &str,
-    ) -> (Outcome, Option<u16>, Value) {
+    ) -> (reqwest::RequestBuilder, StatusCode) {
         let base = &self.config.replicas[self.replica];
         let path = format!("{base}/v1/namespaces/{NAMESPACE}/locks/lock-{lock}");
         let (method, url, ok) = match kind {
@@ -272,20 +278,21 @@ impl Client {
         if let Some(token) = token {
             request = request.header("Lock-Token", token);
         }
-        match request.send().await {
-            // Refused before anything was sent: nothing happened.
-            Err(e) if e.is_connect() => (Outcome::Fail, None, Value::Null),
-            Err(_) => (Outcome::Unknown, None, Value::Null),
-            Ok(response) => {
-                let status = response.status();
-                let body = response.json::<Value>().await.unwrap_or(Value::Null);
-                let outcome = match status {
-                    s if s == ok => Outcome::Ok,
-                    s if s.is_server_error() => Outcome::Unknown,
-                    _ => Outcome::Fail,
-                };
-                (outcome, Some(status.as_u16()), body)
+        (request, ok)
+    }
+
+    /// Locklock: acquire (201) or release (204) with the lease's secret. It
+    /// takes no Idempotency-Key: a retried acquire that had been granted
+    /// meets 409, and that lease just lapses.
+    fn locklock_request(&self, kind: Kind, lock: u32, secret: &str) -> (reqwest::RequestBuilder, StatusCode) {
+        let url = format!("{}/lock/key/lock-{lock}", self.config.replicas[self.replica]);
+        let (request, body, ok) = match kind {
+            Kind::Acquire => {
+                let ttl = self.config.ttl.as_secs();
+                (self.http.post(url), json!({ "secret": secret, "expires_in": ttl }), StatusCode::CREATED)
             }
-        }
+            _ => (self.http.delete(url), json!({ "secret": secret }), StatusCode::NO_CONTENT),
+        };
+        (request.bearer_auth(&self.config.key).json(&body), ok)
     }
 }
