@@ -14,7 +14,7 @@ use crate::load::{self, Sample, Worker};
 use crate::peers::{self, Peer};
 use crate::pgbench::{self, Identity, Script};
 use crate::report::Arm;
-use crate::scenarios::{self, Client, Contended, Getter, Renewer, Uncontended};
+use crate::scenarios::{self, Client, Contended, Getter, Renewer, StoreCycle, Uncontended};
 use crate::setup::{self, Database, Server, Tenant};
 use crate::Args;
 
@@ -165,6 +165,7 @@ impl Env {
         let workers = self.uncontended(&addr, n, "u").await?;
         self.closed(arms, "A uncontended", "cycles", workers).await?;
         self.pgbench_arm(arms, "B uncontended", "cycles", Script::Uncontended).await?;
+        self.store_arm(arms).await?;
         for (i, (name, size, ping)) in self.compare.iter().enumerate() {
             let server = Server::start(&self.db_url(), *size, self.args.sweep_batch, *ping)?;
             let workers = self.uncontended(&server.addr, n, &format!("v{i}")).await?;
@@ -184,6 +185,22 @@ impl Env {
         self.closed(arms, "C GET /healthz (no database)", "requests", workers).await?;
         self.pgbench_arm(arms, "D pgbench SELECT 1", "queries", Script::SelectOne).await?;
         self.peer_arms(arms).await
+    }
+
+    /// A's cycle through the store on a pool like the server's: no HTTP.
+    async fn store_arm(&self, arms: &mut BTreeMap<String, Arm>) -> anyhow::Result<()> {
+        let name = "A uncontended, store only (no HTTP)";
+        if !self.selected(name) {
+            return Ok(());
+        }
+        let pool = setup::server_pool(&self.db_url(), self.args.pool)?;
+        let caller = Arc::new(self.tenant.principal()?);
+        let workers = (0..self.clients)
+            .map(|i| StoreCycle::new(pool.clone(), caller.clone(), &format!("s-{i}")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        self.closed(arms, name, "cycles", workers).await?;
+        pool.close().await;
+        Ok(())
     }
 
     async fn peer_arms(&self, arms: &mut BTreeMap<String, Arm>) -> anyhow::Result<()> {

@@ -123,6 +123,9 @@ pub fn ratios(arms: &BTreeMap<String, Arm>, extras: &Extras) -> Vec<Ratio> {
     let mut out = Vec::new();
     let mut push = |r: Option<Ratio>| out.extend(r);
     push(ratio(arms, "A/B uncontended cycles", "A uncontended", "B uncontended", 1.0, Some(">= 0.8")));
+    let store = "A uncontended, store only (no HTTP)";
+    push(ratio(arms, "store-only/B uncontended cycles (sqlx, no HTTP)", store, "B uncontended", 1.0, None));
+    push(ratio(arms, "A/store-only uncontended cycles (the HTTP hop)", "A uncontended", store, 1.0, None));
     push(ratio(arms, "A/B contended attempts", "A contended (4 names)", "B contended (4 names)", 1.0, None));
     push(ratio(arms, "A/B renewals", "A renew (held locks)", "B renew (held locks)", 1.0, None));
     push(ratio(

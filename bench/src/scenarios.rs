@@ -1,9 +1,13 @@
-//! Arm A and C: Leasehold over HTTP, one keep-alive connection per client.
+//! Arm A and C: Leasehold over HTTP, one keep-alive connection per client;
+//! and A's cycle through the store alone.
 
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
+use leasehold::domain::{LockName, LockToken, Metadata, Owner, Principal, Ttl};
+use leasehold::store::locks::{self, Acquired, Actor, NewLease};
 use rand::Rng;
+use serde_json::value::RawValue;
 
 use crate::http::{json_str, Conn};
 use crate::load::Worker;
@@ -140,4 +144,43 @@ pub async fn hold_many(
         all.extend(task.await??);
     }
     Ok(all)
+}
+
+/// Arm A's cycle without HTTP: the server's own store calls, on a pool
+/// configured like the server's, from the load generator's thread. It
+/// splits A's distance from B into the driver's part and the HTTP hop's.
+pub struct StoreCycle {
+    pub pool: sqlx::PgPool,
+    pub caller: Arc<Principal>,
+    pub name: LockName,
+}
+
+impl StoreCycle {
+    pub fn new(pool: sqlx::PgPool, caller: Arc<Principal>, name: &str) -> anyhow::Result<Self> {
+        Ok(Self { pool, caller, name: LockName::parse(name)? })
+    }
+}
+
+impl Worker for StoreCycle {
+    async fn op(&mut self) -> anyhow::Result<()> {
+        let owner = Owner::parse("bench".to_owned())?;
+        let metadata = Metadata::parse(RawValue::from_string(r#"{"n":1}"#.to_owned())?)?;
+        let token = LockToken::generate().hash();
+        let lease = NewLease {
+            namespace: &self.caller.namespace,
+            name: &self.name,
+            token: &token,
+            owner: Some(&owner),
+            metadata: metadata.as_ref(),
+            ttl: Ttl::parse(30)?,
+        };
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let actor = Actor { principal: &self.caller, request_id: Some(&request_id) };
+        match locks::acquire(&self.pool, &lease, actor).await? {
+            Acquired::Granted(_) => {}
+            other => bail!("an uncontended name was not granted: {other:?}"),
+        }
+        let released = locks::release(&self.pool, &self.caller.namespace, &self.name, &token, actor).await?;
+        released.map(drop).context("the release found its lease")
+    }
 }

@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use anyhow::Context;
 use leasehold::admin;
 use leasehold::config::Settings;
-use leasehold::domain::{Plan, Role};
+use leasehold::domain::{KeyId, NamespaceName, Plan, Principal, Role};
 use leasehold::startup::{self, Application};
 use leasehold::store::schema;
 use secrecy::{ExposeSecret, SecretString};
@@ -62,9 +62,25 @@ pub struct Tenant {
     pub account_id: i64,
 }
 
+impl Tenant {
+    /// Who the server takes the key for: its account's own namespace.
+    pub fn principal(&self) -> anyhow::Result<Principal> {
+        Ok(Principal {
+            key_id: KeyId::parse(&self.key_id).context("a key id")?,
+            account_id: self.account_id,
+            plan: Plan::Business,
+            role: Role::Client,
+            namespace: NamespaceName::parse(ACCOUNT)?,
+        })
+    }
+}
+
+/// The bench account's name, and so its namespace's.
+const ACCOUNT: &str = "bench";
+
 pub async fn tenant(pool: &PgPool) -> anyhow::Result<Tenant> {
-    let account = admin::create_account(pool, "bench", Plan::Business).await?;
-    let key = admin::create_key(pool, "bench", Role::Client, None).await?;
+    let account = admin::create_account(pool, ACCOUNT, Plan::Business).await?;
+    let key = admin::create_key(pool, ACCOUNT, Role::Client, None).await?;
     Ok(Tenant { key: key.key, key_id: key.key_id, account_id: account.id })
 }
 
@@ -87,9 +103,7 @@ impl Server {
         sweep_batch: Option<i64>,
         ping_every_check_out: bool,
     ) -> anyhow::Result<Self> {
-        let mut settings = Settings::load(Some(&bench_config()?)).context("the server settings")?;
-        settings.database_url = Some(SecretString::from(url.to_owned()));
-        settings.database.max_connections = pool_size;
+        let mut settings = settings(url, pool_size)?;
         if let Some(batch) = sweep_batch {
             settings.sweeper.batch_size = batch;
         }
@@ -125,6 +139,20 @@ impl Server {
         let port = port_rx.recv().context("the server thread answers")??;
         Ok(Self { addr: format!("127.0.0.1:{port}"), stop: Some(stop), thread: Some(thread) })
     }
+}
+
+/// The server's settings on `url`, with a pool of `pool_size`.
+fn settings(url: &str, pool_size: u32) -> anyhow::Result<Settings> {
+    let mut settings = Settings::load(Some(&bench_config()?)).context("the server settings")?;
+    settings.database_url = Some(SecretString::from(url.to_owned()));
+    settings.database.max_connections = pool_size;
+    Ok(settings)
+}
+
+/// A pool exactly like the server's (`startup::connect`), for the arm that
+/// calls the store without HTTP.
+pub fn server_pool(url: &str, pool_size: u32) -> anyhow::Result<PgPool> {
+    startup::connect(&settings(url, pool_size)?)
 }
 
 /// One key drives the whole load, far past any plan's request rate: the
