@@ -1,15 +1,22 @@
 //! Arms B and D: pgbench (`-M prepared`) on the SQL Leasehold sends.
 //!
-//! The statements are Leasehold's own constants. pgbench cannot bind typed
-//! or NULL parameters, so each `$n` becomes `:pn::type` (the type sqlx binds)
-//! and a parameter Leasehold binds as NULL in these scenarios becomes
-//! `NULL::type`; pgbench then numbers its parameters afresh. The statement
-//! text the server parses differs only in that, and the plan is the same.
+//! The statements are the texts Leasehold sends in these scenarios (no
+//! waiter, no Idempotency-Key: those parameters are NULL literals in them,
+//! `store::statement`). pgbench cannot bind typed parameters, so each `$n`
+//! becomes `:var::type` (the type sqlx binds); pgbench then numbers its
+//! parameters afresh. The text the server parses differs only in that, and
+//! the plan is the same.
+//!
+//! The data is the server's too: every lease gets its own token, as every
+//! grant does in Leasehold (a constant token would make the audit trail's
+//! token index a run of duplicates, cheaper to insert into than the random
+//! tokens real leases carry), and pgbench connects without TLS, as the
+//! server's pool does.
 
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use leasehold::store::locks::{ACQUIRE, RELEASE, RENEW};
+use leasehold::store::locks::{acquire_statement, release_statement, renew_statement, AcquireOptions};
 
 use crate::load::Sample;
 
@@ -17,24 +24,31 @@ use crate::load::Sample;
 #[derive(Clone, Copy)]
 enum Param {
     Var(&'static str, &'static str),
-    Null(&'static str),
+    /// Bound as NULL, and so written as a NULL literal in the text sent:
+    /// never met.
+    Null,
+    /// This lease's own token: the SHA-256 of a number drawn per cycle.
+    LeaseToken,
 }
-use Param::{Null, Var};
+use Param::{LeaseToken, Null, Var};
+
+/// How a script draws the number its lease's token is made from.
+const DRAW_LEASE: &str = "\\set lease random(1, 1000000000000000)";
 
 /// The binds of `locks::acquire_with` for a fail-fast acquire without an
 /// Idempotency-Key, in order.
 const ACQUIRE_PARAMS: &[Param] = &[
     Var("ns", "text"),
     Var("name", "text"),
-    Var("tok", "bytea"),
+    LeaseToken,
     Var("account", "int8"),
     Var("key", "text"),
     Var("owner", "text"),
     Var("meta", "jsonb"),
     Var("ttl", "int4"),
     Var("rid", "text"),
-    Null("int8"),
-    Null("text"),
+    Null,
+    Null,
     Var("waiter_ms", "float8"),
 ];
 const RENEW_PARAMS: &[Param] = &[
@@ -45,16 +59,14 @@ const RENEW_PARAMS: &[Param] = &[
     Var("account", "int8"),
     Var("key", "text"),
     Var("rid", "text"),
-    Null("text"),
 ];
 const RELEASE_PARAMS: &[Param] = &[
     Var("ns", "text"),
     Var("name", "text"),
-    Var("tok", "bytea"),
+    LeaseToken,
     Var("account", "int8"),
     Var("key", "text"),
     Var("rid", "text"),
-    Null("text"),
 ];
 
 /// `sql` with its placeholders turned into pgbench variables.
@@ -74,7 +86,8 @@ fn rewrite(sql: &str, params: &[Param]) -> anyhow::Result<String> {
         highest = highest.max(n);
         match params.get(n - 1) {
             Some(Var(var, ty)) => out.push_str(&format!(":{var}::{ty}")),
-            Some(Null(ty)) => out.push_str(&format!("NULL::{ty}")),
+            Some(Null) => bail!("${n} is bound as NULL here, so the text sent has a literal for it"),
+            Some(LeaseToken) => out.push_str("sha256(:lease::text::bytea)"),
             None => bail!("the statement has ${n}; the bench knows {} parameters", params.len()),
         }
         rest = &rest[at + 1 + digits.len()..];
@@ -99,18 +112,18 @@ pub enum Script {
 
 impl Script {
     pub fn text(&self) -> anyhow::Result<String> {
-        let acquire = || rewrite(ACQUIRE, ACQUIRE_PARAMS);
-        let release = || rewrite(RELEASE, RELEASE_PARAMS);
+        let acquire = || rewrite(acquire_statement(&AcquireOptions::default()), ACQUIRE_PARAMS);
+        let release = || rewrite(release_statement(None), RELEASE_PARAMS);
         Ok(match self {
             Script::Uncontended => {
-                format!("\\set name :client_id\n{};\n{};\n", acquire()?, release()?)
+                format!("\\set name :client_id\n{DRAW_LEASE}\n{};\n{};\n", acquire()?, release()?)
             }
             Script::Contended => format!(
-                "\\set name random(1, 4)\n\\set wake_in_ms -1\n{}\n\\aset\n\\if :wake_in_ms = 0\n{};\n\\endif\n",
+                "\\set name random(1, 4)\n{DRAW_LEASE}\n\\set wake_in_ms -1\n{}\n\\aset\n\\if :wake_in_ms = 0\n{};\n\\endif\n",
                 acquire()?,
                 release()?
             ),
-            Script::Renew(n) => format!("\\set name random(1, {n})\n{};\n", rewrite(RENEW, RENEW_PARAMS)?),
+            Script::Renew(n) => format!("\\set name random(1, {n})\n{};\n", rewrite(renew_statement(None), RENEW_PARAMS)?),
             Script::SelectOne => "SELECT 1;\n".to_owned(),
         })
     }
@@ -161,7 +174,8 @@ pub async fn run(
     for define in &defines {
         command.args(["-D", define]);
     }
-    command.arg("-f").arg(&path).arg(db_url);
+    let separator = if db_url.contains('?') { '&' } else { '?' };
+    command.arg("-f").arg(&path).arg(format!("{db_url}{separator}sslmode=disable"));
     let output = command.output().await.context("pgbench runs (is it installed?)")?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let tps = field(&stdout, "tps = ")

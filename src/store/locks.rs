@@ -16,6 +16,7 @@ use serde_json::value::RawValue;
 use sqlx::types::Json;
 use sqlx::PgPool;
 
+use super::statement::Variants;
 use super::StoreError;
 use crate::domain::{Lock, LockName, LockTokenHash, Metadata, NamespaceName, Owner, Principal, Ttl};
 
@@ -232,6 +233,15 @@ HAVING count(*) > 0
    AND NOT EXISTS (SELECT FROM prior WHERE expires_at > now())
 "#;
 
+/// ACQUIRE as sent: the waiter's place ($10) and the Idempotency-Key ($11)
+/// written as NULL when there are none (`store::statement`).
+static ACQUIRE_SENT: Variants = Variants::new(ACQUIRE, &[(10, "bigint"), (11, "text")]);
+
+/// The text `acquire_with` sends for `options`.
+pub fn acquire_statement(options: &AcquireOptions<'_>) -> &'static str {
+    ACQUIRE_SENT.text(&[options.waiter.is_some(), options.idempotency_key.is_some()])
+}
+
 /// How often a statement that lost a race to a concurrent change is re-run
 /// before giving up; each run sees a newer snapshot, so one retry is the norm.
 const ACQUIRE_ATTEMPTS: usize = 8;
@@ -249,7 +259,7 @@ pub async fn acquire_with(
     options: &AcquireOptions<'_>,
 ) -> Result<Attempt, StoreError> {
     for _ in 0..ACQUIRE_ATTEMPTS {
-        let row: Option<AcquireRow> = sqlx::query_as(ACQUIRE)
+        let row: Option<AcquireRow> = sqlx::query_as(acquire_statement(options))
             .bind(lease.namespace.as_str())
             .bind(lease.name.as_str())
             .bind(&lease.token.0[..])
@@ -317,6 +327,13 @@ SELECT namespace, name, fencing_token, account_id, owner, metadata, ttl_seconds,
 FROM renewed
 "#;
 
+/// RENEW as sent: without an Idempotency-Key, $8 written as NULL.
+static RENEW_SENT: Variants = Variants::new(RENEW, &[(8, "text")]);
+
+pub fn renew_statement(idempotency_key: Option<&str>) -> &'static str {
+    RENEW_SENT.text(&[idempotency_key.is_some()])
+}
+
 /// Extends a live lease held by `token`; `None` when the token holds none.
 pub async fn renew(
     pool: &PgPool,
@@ -340,7 +357,7 @@ pub async fn renew_with(
     actor: Actor<'_>,
     idempotency_key: Option<&str>,
 ) -> Result<Option<Lock>, StoreError> {
-    let row: Option<LockRow> = sqlx::query_as(RENEW)
+    let row: Option<LockRow> = sqlx::query_as(renew_statement(idempotency_key))
         .bind(namespace.as_str())
         .bind(name.as_str())
         .bind(&token.0[..])
@@ -395,6 +412,13 @@ FROM released
 WHERE (SELECT count(*) FROM woken) >= 0
 "#;
 
+/// RELEASE as sent: without an Idempotency-Key, $7 written as NULL.
+static RELEASE_SENT: Variants = Variants::new(RELEASE, &[(7, "text")]);
+
+pub fn release_statement(idempotency_key: Option<&str>) -> &'static str {
+    RELEASE_SENT.text(&[idempotency_key.is_some()])
+}
+
 /// Ends a live lease held by `token`; `None` when the token holds none.
 pub async fn release(
     pool: &PgPool,
@@ -416,7 +440,7 @@ pub async fn release_with(
     actor: Actor<'_>,
     idempotency_key: Option<&str>,
 ) -> Result<Option<Lock>, StoreError> {
-    let row: Option<LockRow> = sqlx::query_as(RELEASE)
+    let row: Option<LockRow> = sqlx::query_as(release_statement(idempotency_key))
         .bind(namespace.as_str())
         .bind(name.as_str())
         .bind(&token.0[..])

@@ -15,6 +15,7 @@ pub mod locks;
 pub mod namespaces;
 pub mod partitions;
 pub mod schema;
+pub mod statement;
 pub mod sweep;
 pub mod waiters;
 
