@@ -115,7 +115,7 @@ pub async fn horizon(pool: &PgPool) -> Result<DateTime<Utc>, StoreError> {
 }
 
 /// One page of events matching `query`.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn search(pool: &PgPool, query: &AuditQuery) -> Result<Page, StoreError> {
     let horizon = horizon(pool).await?;
     let mut builder = QueryBuilder::new("");

@@ -131,7 +131,7 @@ recorded AS (
 SELECT EXISTS (SELECT FROM renewed)
 "#;
 
-#[tracing::instrument(skip_all, fields(%namespace, %name))]
+#[tracing::instrument(level = "debug", skip_all, fields(%namespace, %name))]
 pub async fn renew_by_account(
     pool: &PgPool,
     namespace: &NamespaceName,
@@ -219,7 +219,7 @@ struct ReleaseRow {
     lock: CompatRow,
 }
 
-#[tracing::instrument(skip_all, fields(%namespace, %name, api = holder.api.as_str()))]
+#[tracing::instrument(level = "debug", skip_all, fields(%namespace, %name, api = holder.api.as_str()))]
 pub async fn release(
     pool: &PgPool,
     namespace: &NamespaceName,
@@ -252,7 +252,7 @@ static FIND_LIVE: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// The live lease on a lock, with its compat holder, if any.
-#[tracing::instrument(skip_all, fields(%namespace, %name))]
+#[tracing::instrument(level = "debug", skip_all, fields(%namespace, %name))]
 pub async fn find_live(
     pool: &PgPool,
     namespace: &NamespaceName,

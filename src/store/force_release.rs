@@ -45,7 +45,7 @@ pub struct Force<'a> {
 }
 
 /// `None` when the lock holds no live lease.
-#[tracing::instrument(skip_all, fields(namespace = force.namespace, name = force.name))]
+#[tracing::instrument(level = "debug", skip_all, fields(namespace = force.namespace, name = force.name))]
 pub async fn force_release(ex: impl PgExecutor<'_>, force: &Force<'_>) -> Result<Option<Ended>, StoreError> {
     Ok(sqlx::query_as(FORCE_RELEASE)
         .bind(force.namespace)

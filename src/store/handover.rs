@@ -62,7 +62,7 @@ FROM handed
 WHERE (SELECT count(*) FROM woken) >= 0
 "#;
 
-#[tracing::instrument(skip_all, fields(namespace = %handover.namespace, name = %handover.name))]
+#[tracing::instrument(level = "debug", skip_all, fields(namespace = %handover.namespace, name = %handover.name))]
 pub async fn hand_over(
     pool: &PgPool,
     handover: &Handover<'_>,

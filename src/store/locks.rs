@@ -251,7 +251,7 @@ pub async fn acquire(pool: &PgPool, lease: &NewLease<'_>, actor: Actor<'_>) -> R
     Ok(acquire_with(pool, lease, actor, &AcquireOptions::default()).await?.acquired)
 }
 
-#[tracing::instrument(skip_all, fields(namespace = %lease.namespace, name = %lease.name))]
+#[tracing::instrument(level = "debug", skip_all, fields(namespace = %lease.namespace, name = %lease.name))]
 pub async fn acquire_with(
     pool: &PgPool,
     lease: &NewLease<'_>,
@@ -347,7 +347,7 @@ pub async fn renew(
 }
 
 /// `renew`, marking `idempotency_key`'s record done in the same statement.
-#[tracing::instrument(skip_all, fields(%namespace, %name))]
+#[tracing::instrument(level = "debug", skip_all, fields(%namespace, %name))]
 pub async fn renew_with(
     pool: &PgPool,
     namespace: &NamespaceName,
@@ -431,7 +431,7 @@ pub async fn release(
 }
 
 /// `release`, marking `idempotency_key`'s record done in the same statement.
-#[tracing::instrument(skip_all, fields(%namespace, %name))]
+#[tracing::instrument(level = "debug", skip_all, fields(%namespace, %name))]
 pub async fn release_with(
     pool: &PgPool,
     namespace: &NamespaceName,
@@ -457,7 +457,7 @@ pub(crate) const LOCK_COLUMNS: &str =
     "namespace, name, fencing_token, account_id, owner, metadata, ttl_seconds, acquired_at, expires_at";
 
 /// The live lease on a lock, if any.
-#[tracing::instrument(skip_all, fields(%namespace, %name))]
+#[tracing::instrument(level = "debug", skip_all, fields(%namespace, %name))]
 pub async fn find_live(
     pool: &PgPool,
     namespace: &NamespaceName,
@@ -503,7 +503,7 @@ pub struct ListQuery<'a> {
     pub limit: i64,
 }
 
-#[tracing::instrument(skip_all, fields(namespace = %query.namespace))]
+#[tracing::instrument(level = "debug", skip_all, fields(namespace = %query.namespace))]
 pub async fn list_live(pool: &PgPool, query: &ListQuery<'_>) -> Result<Vec<Lock>, StoreError> {
     let sql = format!(
         "SELECT {LOCK_COLUMNS} FROM locks

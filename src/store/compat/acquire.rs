@@ -155,7 +155,7 @@ HAVING count(*) > 0 AND NOT EXISTS (SELECT FROM granted)
 /// runs again on a fresh snapshot.
 const ACQUIRE_ATTEMPTS: usize = 8;
 
-#[tracing::instrument(skip_all, fields(namespace = %lease.namespace, name = %lease.name, api = lease.api.as_str()))]
+#[tracing::instrument(level = "debug", skip_all, fields(namespace = %lease.namespace, name = %lease.name, api = lease.api.as_str()))]
 pub async fn acquire(
     pool: &PgPool,
     lease: &CompatLease<'_>,
