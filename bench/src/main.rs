@@ -3,6 +3,7 @@
 //! run, interleaved in rounds. See BENCHMARKS.md.
 
 mod arms;
+mod cores;
 mod dbstats;
 mod extras;
 mod http;
@@ -68,6 +69,11 @@ pub struct Args {
     /// Also write the JSON record to this file.
     #[arg(long)]
     pub json: Option<std::path::PathBuf>,
+    /// PostgreSQL on cores of its own (1..), everything else on core 0, as
+    /// with a database host of its own; skips the peers. Needs PostgreSQL on
+    /// this machine and the right to set its processes' affinity.
+    #[arg(long)]
+    pub split_cores: bool,
 }
 
 impl Args {
@@ -77,7 +83,11 @@ impl Args {
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    if args.split_cores {
+        cores::pin_this_process()?;
+        args.no_peers = true;
+    }
     init_server_log(&args.server_log)?;
     // The load generator runs on one thread; the servers run on their own.
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -95,6 +105,9 @@ fn init_server_log(filter: &str) -> anyhow::Result<()> {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    // Restored when dropped, at the end of the run or on an error.
+    let _pinned =
+        if args.split_cores { Some(cores::PostgresPinned::pin(&args.database_url).await?) } else { None };
     let mut env = arms::Env::prepare(&args).await?;
     let outcome = async {
         let mut arms = BTreeMap::new();

@@ -175,6 +175,6 @@ pub fn machine() -> serde_json::Value {
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     let memory = meminfo.lines().next().unwrap_or_default().to_owned();
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned();
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cores = crate::cores::machine_cores();
     serde_json::json!({"cpu": model, "cores": cores, "memory": memory, "kernel": kernel})
 }
