@@ -150,29 +150,38 @@ pub async fn hold_many(
 /// configured like the server's, from the load generator's thread. It
 /// splits A's distance from B into the driver's part and the HTTP hop's.
 pub struct StoreCycle {
-    pub pool: sqlx::PgPool,
-    pub caller: Arc<Principal>,
-    pub name: LockName,
+    pool: sqlx::PgPool,
+    caller: Arc<Principal>,
+    name: LockName,
+    owner: Owner,
+    metadata: Option<Metadata>,
+    ttl: Ttl,
 }
 
 impl StoreCycle {
+    /// Parses once what the handler would parse from `ACQUIRE_BODY`.
     pub fn new(pool: sqlx::PgPool, caller: Arc<Principal>, name: &str) -> anyhow::Result<Self> {
-        Ok(Self { pool, caller, name: LockName::parse(name)? })
+        Ok(Self {
+            pool,
+            caller,
+            name: LockName::parse(name)?,
+            owner: Owner::parse("bench".to_owned())?,
+            metadata: Metadata::parse(RawValue::from_string(r#"{"n":1}"#.to_owned())?)?,
+            ttl: Ttl::parse(30)?,
+        })
     }
 }
 
 impl Worker for StoreCycle {
     async fn op(&mut self) -> anyhow::Result<()> {
-        let owner = Owner::parse("bench".to_owned())?;
-        let metadata = Metadata::parse(RawValue::from_string(r#"{"n":1}"#.to_owned())?)?;
         let token = LockToken::generate().hash();
         let lease = NewLease {
             namespace: &self.caller.namespace,
             name: &self.name,
             token: &token,
-            owner: Some(&owner),
-            metadata: metadata.as_ref(),
-            ttl: Ttl::parse(30)?,
+            owner: Some(&self.owner),
+            metadata: self.metadata.as_ref(),
+            ttl: self.ttl,
         };
         let request_id = uuid::Uuid::new_v4().to_string();
         let actor = Actor { principal: &self.caller, request_id: Some(&request_id) };
