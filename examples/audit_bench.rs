@@ -2,7 +2,8 @@
 //! database of its own, then times the four common support queries exactly as
 //! `GET /v1/audit` runs them (the settled-horizon statement plus the search
 //! built by `store::audit::push_search`), prints their plans, and writes the
-//! results to BENCHMARKS.md under "## Audit queries (issue 5)".
+//! results to `bench/results/<date>-audit-queries.md` (docs/benchmarks.md
+//! quotes the current figures).
 //!
 //! ```sh
 //! DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \
@@ -13,7 +14,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use leasehold::store::audit::{self, AuditQuery, Order};
+use leasehold::store::audit::{self, AuditQuery};
 use leasehold::store::schema;
 use rand::Rng;
 use sqlx::{Connection, PgPool, QueryBuilder};
@@ -107,23 +108,6 @@ fn ms(d: Duration) -> f64 {
 
 type MakeQuery = fn(&mut rand::rngs::ThreadRng, DateTime<Utc>) -> AuditQuery;
 
-fn base() -> AuditQuery {
-    AuditQuery {
-        namespace: None,
-        name: None,
-        account: None,
-        only_account_id: None,
-        key_id: None,
-        events: Vec::new(),
-        fencing_token: None,
-        since: None,
-        until: None,
-        order: Order::Desc,
-        after: None,
-        limit: 100,
-    }
-}
-
 fn account(rng: &mut rand::rngs::ThreadRng) -> String {
     format!("acct{:04}", rng.gen_range(1..=ACCOUNTS))
 }
@@ -142,7 +126,7 @@ fn queries() -> [(&'static str, MakeQuery); 4] {
                 name: Some(format!("job-{}", rng.gen_range(0..NAMES))),
                 since: Some(since),
                 until: Some(since + chrono::Duration::days(1)),
-                ..base()
+                ..AuditQuery::default()
             }
         }),
         ("one account's events in an hour", |rng, now| {
@@ -151,14 +135,17 @@ fn queries() -> [(&'static str, MakeQuery); 4] {
                 account: Some(account(rng)),
                 since: Some(since),
                 until: Some(since + chrono::Duration::hours(1)),
-                ..base()
+                ..AuditQuery::default()
             }
         }),
         ("one lock name across all namespaces", |rng, _| AuditQuery {
             name: Some(format!("job-{}", rng.gen_range(0..NAMES))),
-            ..base()
+            ..AuditQuery::default()
         }),
-        ("the latest events of a namespace", |rng, _| AuditQuery { namespace: Some(account(rng)), ..base() }),
+        ("the latest events of a namespace", |rng, _| AuditQuery {
+            namespace: Some(account(rng)),
+            ..AuditQuery::default()
+        }),
     ]
 }
 
@@ -244,22 +231,13 @@ async fn load(pool: &PgPool, events: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Replaces this bench's section of BENCHMARKS.md (or appends it), leaving
-/// every other section as it is.
+/// Writes the results beside the bench's other raw outputs, one file a day.
 fn write_section(body: &str) -> anyhow::Result<()> {
-    const HEADING: &str = "## Audit queries (issue 5)";
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n".to_owned());
-    let section = format!("{HEADING}\n\n{body}");
-    let updated = match text.find(HEADING) {
-        Some(start) => {
-            let rest = &text[start + HEADING.len()..];
-            let end = rest.find("\n## ").map_or(text.len(), |i| start + HEADING.len() + i + 1);
-            format!("{}{section}{}", &text[..start], &text[end..])
-        }
-        None => format!("{}\n{section}", text.trim_end_matches('\n').to_owned() + "\n"),
-    };
-    std::fs::write(&path, updated)?;
+    let day = chrono::Utc::now().format("%Y-%m-%d");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("bench/results")
+        .join(format!("{day}-audit-queries.md"));
+    std::fs::write(&path, format!("# Audit queries\n\n{body}"))?;
     println!("wrote {}", path.display());
     Ok(())
 }

@@ -43,8 +43,9 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub sweeper: SweeperSettings,
     pub auth: AuthSettings,
-    pub rate_limit: crate::http::rate_limit::RateLimitSettings,
+    pub rate_limit: RateLimitSettings,
     pub waiting: WaitingSettings,
+    pub group_commit: GroupCommitSettings,
     pub idempotency: IdempotencySettings,
     pub compat: CompatSettings,
     pub plans: Plans,
@@ -103,6 +104,40 @@ pub struct AuthSettings {
     /// How long a key and secret that failed verification are refused
     /// without running argon2 again.
     pub failure_cache_seconds: u64,
+}
+
+/// Rate limits per replica: one bucket per client address for requests
+/// without a verified key, one per key sized by its plan.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    pub enabled: bool,
+    /// Per client address, for requests without a verified key.
+    pub anonymous: Limit,
+    pub hobbyist: Limit,
+    pub business: Limit,
+}
+
+/// One token bucket's size.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Limit {
+    /// Sustained requests per second.
+    pub per_second: f64,
+    /// How many may come at once.
+    pub burst: u32,
+}
+
+/// Group commit: concurrent lock operations of one kind sent as one
+/// set-based statement (`leases::batch`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupCommitSettings {
+    pub enabled: bool,
+    /// The most operations in one statement.
+    pub max_set: usize,
+    /// Statements of one kind (acquire, renew, release, handover) in flight at once.
+    pub statements_in_flight: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

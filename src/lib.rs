@@ -1,6 +1,7 @@
 //! Leasehold: a durable lock server on PostgreSQL.
 
 pub mod admin;
+pub mod app_state;
 pub mod audit_maintenance;
 pub mod auth;
 pub mod cli;
@@ -9,6 +10,7 @@ pub mod console;
 pub mod domain;
 pub mod durability;
 pub mod http;
+pub mod leases;
 pub mod local_postgres;
 pub mod metrics;
 pub mod startup;
@@ -16,5 +18,4 @@ pub mod store;
 pub mod sweeper;
 pub mod telemetry;
 pub mod tenancy;
-pub mod waiting;
 pub mod wake;

@@ -138,7 +138,8 @@ impl LocalPostgres {
     }
 }
 
-fn find_bin_dir() -> Option<PathBuf> {
+/// Where the PostgreSQL server binaries (initdb, pg_ctl) are, if anywhere.
+pub fn find_bin_dir() -> Option<PathBuf> {
     let on_path = std::env::var_os("PATH")
         .into_iter()
         .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>());
@@ -153,7 +154,12 @@ fn find_bin_dir() -> Option<PathBuf> {
         let version = dir.parent().and_then(|p| p.file_name()).and_then(|v| v.to_str()?.parse::<u32>().ok());
         std::cmp::Reverse(version.unwrap_or(0))
     });
-    on_path.chain(debian).find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())
+    let found =
+        on_path.chain(debian).find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())?;
+    // Links on PATH lead to the directory that holds the other tools too
+    // (pg_basebackup, pg_rewind).
+    let real = found.join("pg_ctl").canonicalize().ok();
+    Some(real.and_then(|pg_ctl| pg_ctl.parent().map(Path::to_path_buf)).unwrap_or(found))
 }
 
 fn output_text(output: &Output) -> String {

@@ -1,10 +1,11 @@
-//! `GET /metrics` in the Prometheus text format. Each server has its own
-//! registry (no global state, so tests can run many servers). Requests are
-//! recorded by one middleware, by matched route and status, and lock outcomes
-//! are read off the same facts (a 201 on acquire is an acquisition, a 409 a
-//! conflict, a 410 a lost lease); the sweeper reports its batches. Pool and
-//! key-cache figures are read when scraped; live locks and the sweeper's lag
-//! come from one small query per scrape, never per request.
+//! The server's metrics, served at `GET /metrics` (`http::metrics`) in the
+//! Prometheus text format. Each server has its own registry (no global
+//! state, so tests can run many servers). Requests are recorded by one
+//! middleware, by matched route and status; lock outcomes and audit rows are
+//! counted by the lease engine where it decides them, by API; the sweeper
+//! reports its batches. Pool and key-cache figures are read when scraped;
+//! live locks and the sweeper's lag come from one small query per scrape,
+//! never per request.
 
 use std::fmt;
 use std::sync::atomic::AtomicU64;
@@ -16,7 +17,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::web::Data;
-use actix_web::{get, Error, HttpResponse};
+use actix_web::Error;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
@@ -25,10 +26,10 @@ use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use sqlx::PgPool;
+use tokio::sync::watch;
 
 use crate::auth::KeyCacheStats;
-use crate::http::AppState;
-use crate::store;
+use crate::store::gauges::LeaseGauges;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -44,7 +45,13 @@ struct RouteLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
+    api: &'static str,
     outcome: &'static str,
 }
 
@@ -56,6 +63,7 @@ pub struct Metrics {
     latency: Histograms,
     outcomes: Family<OutcomeLabels, Counter>,
     audit_rows: Counter,
+    lock_sets: Family<KindLabels, Histogram, fn() -> Histogram>,
     sweep_batch: Histogram,
     live_locks: Gauge,
     waiters: Gauge,
@@ -63,8 +71,13 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// A registry for one server, reading the pool and the key cache when scraped.
-    pub fn new(pool: &PgPool, key_cache: Arc<KeyCacheStats>) -> Self {
+    /// A registry for one server, reading the pool, the key cache and (with
+    /// several database hosts) the primary's moves when scraped.
+    pub fn new(
+        pool: &PgPool,
+        key_cache: Arc<KeyCacheStats>,
+        primary_moves: Option<watch::Receiver<u64>>,
+    ) -> Self {
         let mut registry = Registry::with_prefix("leasehold");
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
@@ -82,7 +95,7 @@ impl Metrics {
         let outcomes = Family::<OutcomeLabels, Counter>::default();
         registry.register(
             "lock_outcomes",
-            "Lock operations by outcome: acquired, conflict, renewed, released, handed_over, lease_lost, expired (swept)",
+            "Lock operations by API (native, lockable, locklock, mutex_uno; sweeper) and outcome: acquired, conflict, renewed, released, handed_over, lease_lost, force_released, expired",
             outcomes.clone(),
         );
         let audit_rows = Counter::default();
@@ -90,6 +103,13 @@ impl Metrics {
             "audit_rows",
             "Audit rows written by lock operations and the sweeper",
             audit_rows.clone(),
+        );
+        let lock_sets: Family<KindLabels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(|| Histogram::new(exponential_buckets(1.0, 2.0, 11)));
+        registry.register(
+            "lock_statement_set_size",
+            "Lock operations per set statement (group commit), by kind: acquire, renew, release, handover; its count is the statements",
+            lock_sets.clone(),
         );
         let sweep_batch = Histogram::new([0.0, 1.0, 10.0, 100.0, 1000.0, 10000.0]);
         registry.register("sweeper_batch_size", "Leases deleted per sweep statement", sweep_batch.clone());
@@ -111,13 +131,14 @@ impl Metrics {
             "Age of the oldest lapsed lease the sweeper has not deleted yet (read when scraped)",
             sweeper_lag.clone(),
         );
-        registry.register_collector(Box::new(Scraped { pool: pool.clone(), key_cache }));
+        registry.register_collector(Box::new(Scraped { pool: pool.clone(), key_cache, primary_moves }));
         Self {
             registry,
             requests,
             latency,
             outcomes,
             audit_rows,
+            lock_sets,
             sweep_batch,
             live_locks,
             waiters,
@@ -128,43 +149,43 @@ impl Metrics {
     fn observe(&self, method: &Method, route: Option<String>, status: StatusCode, took: Duration) {
         let method = method_label(method);
         let route = route.unwrap_or_else(|| "unmatched".to_owned());
-        if let Some(outcome) = lock_outcome(method, &route, status) {
-            self.outcomes.get_or_create(&OutcomeLabels { outcome }).inc();
-            if outcome != "conflict" && outcome != "lease_lost" {
-                self.audit_rows.inc();
-            }
-        }
         self.latency.get_or_create(&RouteLabels { method, route: route.clone() }).observe(took.as_secs_f64());
         self.requests.get_or_create(&RequestLabels { method, route, status: status.as_u16() }).inc();
+    }
+
+    /// The lease engine decided a lock operation's outcome.
+    pub fn lock_outcome(&self, api: &'static str, outcome: &'static str) {
+        self.outcomes.get_or_create(&OutcomeLabels { api, outcome }).inc();
+    }
+
+    /// Lock statements wrote `rows` audit rows.
+    pub fn audit_rows(&self, rows: u64) {
+        self.audit_rows.inc_by(rows);
+    }
+
+    /// A set statement of `kind` carried `size` lock operations.
+    pub fn batch(&self, kind: &'static str, size: usize) {
+        self.lock_sets.get_or_create(&KindLabels { kind }).observe(size as f64);
     }
 
     /// The sweeper deleted `swept` lapsed leases in one statement.
     pub fn swept(&self, swept: u64) {
         self.sweep_batch.observe(swept as f64);
-        self.outcomes.get_or_create(&OutcomeLabels { outcome: "expired" }).inc_by(swept);
+        self.outcomes.get_or_create(&OutcomeLabels { api: "sweeper", outcome: "expired" }).inc_by(swept);
         self.audit_rows.inc_by(swept);
     }
 
-    fn encode(&self) -> Result<String, fmt::Error> {
+    /// The gauges read from the database for this scrape.
+    pub fn set_lease_gauges(&self, gauges: &LeaseGauges) {
+        self.live_locks.set(gauges.live);
+        self.waiters.set(gauges.waiters);
+        self.sweeper_lag.set(gauges.oldest_lapsed_seconds);
+    }
+
+    pub fn encode(&self) -> Result<String, fmt::Error> {
         let mut text = String::with_capacity(8192);
         prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
         Ok(text)
-    }
-}
-
-/// What a lock route's status says about the lock, read off route and status
-/// alone so that no handler needs to know about metrics.
-fn lock_outcome(method: &str, route: &str, status: StatusCode) -> Option<&'static str> {
-    let code = status.as_u16();
-    let on_lock = route.ends_with("/locks/{name}");
-    match (method, code) {
-        ("POST", 201) if on_lock => Some("acquired"),
-        ("POST", 409) if on_lock => Some("conflict"),
-        ("POST", 200) if route.ends_with("/{name}/renew") => Some("renewed"),
-        ("POST", 201) if route.ends_with("/{name}/handover") => Some("handed_over"),
-        ("DELETE", 204) if on_lock => Some("released"),
-        (_, 410) => Some("lease_lost"),
-        _ => None,
     }
 }
 
@@ -195,29 +216,12 @@ pub async fn track(
     Ok(response)
 }
 
-/// Prometheus text. Like `/healthz` it needs no key: it says nothing about
-/// any tenant, only how the server is doing.
-#[get("/metrics")]
-pub async fn endpoint(metrics: Data<Metrics>, state: Data<AppState>) -> HttpResponse {
-    match state.db(store::gauges::lease_gauges(&state.pool)).await {
-        Ok(gauges) => {
-            metrics.live_locks.set(gauges.live);
-            metrics.waiters.set(gauges.waiters);
-            metrics.sweeper_lag.set(gauges.oldest_lapsed_seconds);
-        }
-        Err(error) => tracing::warn!(%error, "metrics: cannot read lease gauges; reporting the last values"),
-    }
-    match metrics.encode() {
-        Ok(text) => HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(text),
-        Err(_) => HttpResponse::InternalServerError().finish(),
-    }
-}
-
-/// Figures read when scraped: the pool and the key cache.
+/// Figures read when scraped: the pool, the key cache, the primary's moves.
 #[derive(Debug)]
 struct Scraped {
     pool: PgPool,
     key_cache: Arc<KeyCacheStats>,
+    primary_moves: Option<watch::Receiver<u64>>,
 }
 
 impl Collector for Scraped {
@@ -230,7 +234,17 @@ impl Collector for Scraped {
         gauge(&mut encoder, "pool_connections_max", "The pool's configured size", max)?;
         let (lookups, misses) = self.key_cache.read();
         counter(&mut encoder, "key_cache_lookups", "API-key verifications asked of the cache", lookups)?;
-        counter(&mut encoder, "key_cache_misses", "Verifications that ran argon2 (cache misses)", misses)
+        counter(&mut encoder, "key_cache_misses", "Verifications that ran argon2 (cache misses)", misses)?;
+        if let Some(moves) = &self.primary_moves {
+            let moves = *moves.borrow();
+            counter(
+                &mut encoder,
+                "database_primary_moves",
+                "Times the pool followed the primary to another host",
+                moves,
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -242,21 +256,4 @@ fn gauge(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: i64) ->
 fn counter(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: u64) -> Result<(), fmt::Error> {
     let metric = ConstCounter::new(value);
     metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lock_outcomes_are_read_off_route_and_status() {
-        let lock = "/v1/namespaces/{namespace}/locks/{name}";
-        assert_eq!(lock_outcome("POST", lock, StatusCode::CREATED), Some("acquired"));
-        assert_eq!(lock_outcome("POST", "/v1/locks/{name}", StatusCode::CONFLICT), Some("conflict"));
-        assert_eq!(lock_outcome("POST", "/v1/locks/{name}/renew", StatusCode::OK), Some("renewed"));
-        assert_eq!(lock_outcome("DELETE", lock, StatusCode::NO_CONTENT), Some("released"));
-        assert_eq!(lock_outcome("DELETE", lock, StatusCode::GONE), Some("lease_lost"));
-        assert_eq!(lock_outcome("GET", lock, StatusCode::OK), None);
-        assert_eq!(lock_outcome("POST", lock, StatusCode::BAD_REQUEST), None);
-    }
 }

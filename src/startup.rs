@@ -2,7 +2,6 @@
 
 use std::future::Future;
 use std::net::TcpListener;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,21 +11,23 @@ use actix_web::web::{self, Data};
 use actix_web::App;
 use anyhow::Context;
 use secrecy::ExposeSecret;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgPool};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
+use crate::app_state::AppState;
 use crate::auth::Authenticator;
-use crate::config::Settings;
+use crate::config::{GroupCommitSettings, Settings};
 use crate::http::rate_limit::RateLimiter;
-use crate::http::{self, AppState, RequestSpan};
+use crate::http::{self, RequestSpan};
+use crate::leases::{EngineSettings, Leases, SetSettings};
 use crate::metrics::{self, Metrics};
+use crate::store::primary::{DatabaseUrl, Primary, SessionAttrs};
 use crate::store::schema::{self, SchemaState};
 use crate::sweeper;
 use crate::tenancy::Namespaces;
-use crate::waiting::Waiting;
 use crate::wake::WakeHub;
 
 pub struct Application {
@@ -41,32 +42,40 @@ impl Application {
     /// Connects to the configured database, checks (or migrates) its schema,
     /// binds the listener and starts the sweeper.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
-        let pool = connect(settings)?;
-        ensure_schema(&pool, settings.migrate).await?;
-        crate::durability::ensure(&pool, settings.allow_unsafe_durability).await?;
+        let database = connect(settings).await?;
+        ensure_schema(&database.pool, settings.migrate).await?;
+        crate::durability::ensure(&database.pool, settings.allow_unsafe_durability).await?;
         let listener = TcpListener::bind(settings.listen).with_context(|| {
             format!("cannot listen on {}; set --listen or LEASEHOLD_LISTEN", settings.listen)
         })?;
-        Ok(Self::serve(settings, pool, listener)?)
+        Ok(Self::serve(settings, database, listener)?)
     }
 
     /// Serves on `listener` with an existing pool.
-    pub fn serve(settings: &Settings, pool: PgPool, listener: TcpListener) -> std::io::Result<Self> {
+    pub fn serve(settings: &Settings, database: Database, listener: TcpListener) -> std::io::Result<Self> {
+        let Database { pool, primary } = database;
         let port = listener.local_addr()?.port();
         let wake = Arc::new(WakeHub::default());
-        let place_lease = Duration::from_millis(settings.waiting.place_lease_ms);
-        let state = Data::new(AppState {
-            waiting: Waiting::new(pool.clone(), wake.clone(), place_lease, settings.database.timeout()),
-            pool: pool.clone(),
+        let auth = Authenticator::new(pool.clone(), &settings.auth, settings.database.timeout());
+        let moves = primary.as_ref().map(|primary| primary.moves());
+        let metrics = Arc::new(Metrics::new(&pool, auth.cache_stats(), moves.clone()));
+        let namespaces = Namespaces::new(pool.clone());
+        let engine = EngineSettings {
             plans: settings.plans.clone(),
-            auth: Authenticator::new(pool.clone(), &settings.auth, settings.database.timeout()),
-            namespaces: Namespaces::new(pool.clone()),
+            db_timeout: settings.database.timeout(),
+            place_lease: Duration::from_millis(settings.waiting.place_lease_ms),
+            sets: group_commit(&settings.group_commit),
+        };
+        let state = Data::new(AppState {
+            leases: Leases::new(pool.clone(), engine, namespaces.clone(), wake.clone(), metrics.clone()),
+            pool: pool.clone(),
+            auth,
+            namespaces,
             db_timeout: settings.database.timeout(),
             body_limit: settings.http.body_limit_bytes,
             console: settings.console.clone(),
             compat: settings.compat.clone(),
         });
-        let metrics = Arc::new(Metrics::new(&pool, state.auth.cache_stats()));
         let metrics_data = Data::from(metrics.clone());
         let limiter = Data::new(RateLimiter::new(&settings.rate_limit, state.auth.clone()));
         let server = actix_web::HttpServer::new(move || {
@@ -80,6 +89,7 @@ impl Application {
                 .wrap(TracingLogger::<RequestSpan>::new())
                 .configure(http::app_data(state.clone()))
                 .configure(http::routes)
+                .configure(crate::console::routes)
                 .default_service(web::to(http::not_found))
         })
         .on_connect(http::remember_socket)
@@ -92,9 +102,13 @@ impl Application {
         tokio::spawn(crate::audit_maintenance::run(pool.clone(), settings.audit.clone(), stop.clone()));
         let sweeper = sweeper::run(pool.clone(), settings.sweeper.clone(), stop.clone(), metrics);
         let tidy = sweeper::tidy(pool.clone(), settings.idempotency.retention_hours, stop.clone());
-        let listener = wake.listen(pool.clone(), stop.clone());
+        let listener = wake.listen(pool.clone(), moves, stop.clone());
+        let follower = primary.map(|primary| tokio::spawn(primary.follow(pool.clone(), stop.clone())));
         let sweeper = tokio::spawn(async move {
             tokio::join!(sweeper, tidy, listener);
+            if let Some(follower) = follower {
+                let _ = follower.await;
+            }
         });
         Ok(Self { port, server, pool, sweeper, stop })
     }
@@ -123,36 +137,85 @@ impl Application {
     }
 }
 
+/// How the lease engine forms its set statements; `None` when group commit is off.
+fn group_commit(settings: &GroupCommitSettings) -> Option<SetSettings> {
+    let sets = SetSettings { max_set: settings.max_set, in_flight: settings.statements_in_flight };
+    settings.enabled.then_some(sets)
+}
+
 fn num_workers() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
+/// The pool, and when `DATABASE_URL` names several hosts, what points it at
+/// the primary.
+pub struct Database {
+    pub pool: PgPool,
+    primary: Option<Arc<Primary>>,
+}
+
+impl From<PgPool> for Database {
+    fn from(pool: PgPool) -> Self {
+        Self { pool, primary: None }
+    }
+}
+
 /// A lazily connecting pool: the server starts and heals by itself whatever
-/// the database is doing.
-pub fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
-    let url = settings.require_database_url()?;
+/// the database is doing. With several hosts it starts on the first that is
+/// writable (or the first listed, if none answers yet).
+pub async fn connect(settings: &Settings) -> anyhow::Result<Database> {
     let timeout = settings.database.timeout();
-    let options = PgConnectOptions::from_str(url.expose_secret())
-        .context("DATABASE_URL is not a valid PostgreSQL URL")?
-        .application_name("leasehold")
-        .options([("statement_timeout", timeout.as_millis().to_string())]);
-    Ok(PgPoolOptions::new()
+    let url = DatabaseUrl::parse(settings.require_database_url()?.expose_secret())?.map_options(|options| {
+        options
+            .application_name("leasehold")
+            .options([("statement_timeout", timeout.as_millis().to_string())])
+    });
+    let primary = match (url.host_count(), url.session()) {
+        (1, SessionAttrs::Any) => None,
+        _ => Some(Primary::new(url.clone(), timeout)),
+    };
+    let options = match &primary {
+        Some(primary) => {
+            primary.locate().await;
+            primary.current_options()
+        }
+        None => url.options(0).clone(),
+    };
+    let on_connect = primary.clone();
+    let on_acquire = primary.clone();
+    let pool = PgPoolOptions::new()
         .max_connections(settings.database.max_connections)
         .acquire_timeout(timeout)
         // A ping before every check-out costs a round trip per request
-        // (measured: 5-16% of uncontended cycles, BENCHMARKS.md). Only a
+        // (measured: 5-16% of uncontended cycles, docs/benchmarks.md). Only a
         // connection that sat idle is pinged, so one left over from before
         // an outage is still found dead and replaced before it is used.
         .test_before_acquire(false)
-        .before_acquire(|conn, meta| {
+        .after_connect(move |conn, _| {
+            let primary = on_connect.clone();
             Box::pin(async move {
+                match primary {
+                    Some(primary) => primary.check_new(conn).await,
+                    None => Ok(()),
+                }
+            })
+        })
+        .before_acquire(move |conn, meta| {
+            // A connection made before the pool followed a failover may
+            // lead to the old primary: dropped, never used.
+            let stale = on_acquire.as_ref().is_some_and(|primary| primary.predates_move(meta.age));
+            Box::pin(async move {
+                if stale {
+                    return Ok(false);
+                }
                 if meta.idle_for >= IDLE_BEFORE_PING {
                     conn.ping().await?;
                 }
                 Ok(true)
             })
         })
-        .connect_lazy_with(options))
+        .connect_lazy_with(options);
+    Ok(Database { pool, primary })
 }
 
 /// How long a pooled connection may sit idle before it is pinged on check-out.

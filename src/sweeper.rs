@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::SweeperSettings;
 use crate::metrics::Metrics;
-use crate::store::sweep;
+use crate::store::{lock_sets, semaphores, sweep};
 
 pub async fn run(pool: PgPool, settings: SweeperSettings, stop: CancellationToken, metrics: Arc<Metrics>) {
     let interval = Duration::from_millis(settings.interval_ms);
@@ -20,6 +20,25 @@ pub async fn run(pool: PgPool, settings: SweeperSettings, stop: CancellationToke
             _ = tokio::time::sleep(interval) => {}
         }
         sweep_all(&pool, settings.batch_size, &stop, &metrics).await;
+        sweep_semaphores(&pool, settings.batch_size, &stop, &metrics).await;
+    }
+}
+
+/// Drops lapsed permits from semaphores, batch by batch, recording each
+/// expiry.
+async fn sweep_semaphores(pool: &PgPool, batch: i64, stop: &CancellationToken, metrics: &Metrics) {
+    while !stop.is_cancelled() {
+        match semaphores::sweep(pool, batch.max(1)).await {
+            Ok(0) => return,
+            Ok(swept) => {
+                metrics.swept(swept);
+                tracing::debug!(swept, "swept lapsed semaphore permits");
+            }
+            Err(error) => {
+                tracing::warn!(%error, "semaphore sweep failed; will retry");
+                return;
+            }
+        }
     }
 }
 
@@ -70,6 +89,9 @@ pub async fn tidy(pool: PgPool, retention_hours: u32, stop: CancellationToken) {
         }
         if let Err(error) = sweep::purge_lapsed_waiters(&pool).await {
             tracing::warn!(%error, "could not purge lapsed waiters");
+        }
+        if let Err(error) = lock_sets::purge_lapsed(&pool).await {
+            tracing::warn!(%error, "could not purge lapsed lock sets");
         }
         while let Ok(purged) = sweep::purge_idempotency_records(&pool, retention_hours, 1000).await {
             if purged < 1000 || stop.is_cancelled() {

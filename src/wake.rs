@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
-pub const CHANNEL: &str = "leasehold_wake";
+use crate::store::fragments::WAKE_CHANNEL as CHANNEL;
 
 /// Local waiters by lock (`namespace/name`, as the NOTIFY payload names it),
 /// each under its place in the queue. A wake-up goes to the local waiter with
@@ -73,10 +73,16 @@ impl WakeHub {
         waiters.values().flat_map(BTreeMap::values).for_each(|n| n.notify_one());
     }
 
-    /// Listens until `stop`, reconnecting after failures.
-    pub async fn listen(self: Arc<Self>, pool: PgPool, stop: CancellationToken) {
+    /// Listens until `stop`, reconnecting after failures and whenever the
+    /// pool `moves` to a new primary.
+    pub async fn listen(
+        self: Arc<Self>,
+        pool: PgPool,
+        mut moves: Option<watch::Receiver<u64>>,
+        stop: CancellationToken,
+    ) {
         loop {
-            match self.listen_once(&pool, &stop).await {
+            match self.listen_once(&pool, moves.as_mut(), &stop).await {
                 Ok(()) => return,
                 Err(error) => {
                     tracing::warn!(%error, "wake-up listener lost its connection; reconnecting");
@@ -90,18 +96,40 @@ impl WakeHub {
         }
     }
 
-    async fn listen_once(&self, pool: &PgPool, stop: &CancellationToken) -> Result<(), sqlx::Error> {
+    /// Notifications sent while no connection listened are lost, so every
+    /// waiter looks again once the LISTEN is in place.
+    async fn listen_once(
+        &self,
+        pool: &PgPool,
+        mut moves: Option<&mut watch::Receiver<u64>>,
+        stop: &CancellationToken,
+    ) -> Result<(), sqlx::Error> {
         let mut listener = PgListener::connect_with(pool).await?;
         listener.listen(CHANNEL).await?;
         self.wake_all();
+        let moved = async {
+            let moved = match moves.as_mut() {
+                Some(moves) => moves.changed().await.is_ok(),
+                None => false,
+            };
+            if !moved {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::pin!(moved);
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return Ok(()),
+                _ = &mut moved => return Err(lost("the pool moved to a new primary")),
                 received = listener.try_recv() => match received? {
                     Some(notification) => self.wake(notification.payload()),
-                    None => self.wake_all(),
+                    None => return Err(lost("the connection closed")),
                 },
             }
         }
     }
+}
+
+fn lost(why: &str) -> sqlx::Error {
+    sqlx::Error::Io(std::io::Error::other(why.to_owned()))
 }

@@ -9,18 +9,19 @@ use anyhow::Context;
 use serde::Serialize;
 use sqlx::PgPool;
 
+use crate::baseline::{self, Baseline};
 use crate::dbstats::{self, Snapshot};
 use crate::load::{self, Sample, Worker};
 use crate::peers::{self, Peer};
 use crate::pgbench::{self, Identity, Script};
 use crate::report::Arm;
-use crate::scenarios::{self, Client, Contended, Getter, Renewer, StoreCycle, Uncontended};
+use crate::scenarios::{self, Client, Contended, Getter, PermitCycle, Renewer, StoreCycle, Uncontended};
 use crate::setup::{self, Database, Server, Tenant};
 use crate::Args;
 
-/// An arm's name, the pool size of its own server, and whether that pings
-/// before every check-out.
-type Variant = (String, u32, bool);
+/// An arm's name, the pool size of its own server, whether that pings
+/// before every check-out, and whether it has group commit on.
+type Variant = (String, u32, bool, bool);
 
 pub struct Env {
     pub args: Args,
@@ -31,6 +32,7 @@ pub struct Env {
     pub server: Server,
     compare: Vec<Variant>,
     held: Arc<Vec<(String, String)>>,
+    baseline: Option<Baseline>,
     redis_always: Option<Peer>,
     redis_everysec: Option<Peer>,
     etcd: Option<Peer>,
@@ -41,21 +43,29 @@ pub struct Env {
 }
 
 impl Env {
-    /// Creates the bench's database and everything on it; drops the
-    /// database again if anything after its creation fails.
+    /// Creates the bench's database and everything on it, and the baseline
+    /// build's if there is one; drops them again if anything fails.
     pub async fn prepare(args: &Args) -> anyhow::Result<Self> {
         let db = Database::create(&args.database_url).await?;
         eprintln!("database {} created", db.name);
-        match Self::prepare_on(args, &db).await {
-            Ok(mut env) => {
-                env.db = Some(db);
-                Ok(env)
-            }
+        let mut env = match Self::prepare_on(args, &db).await {
+            Ok(env) => env,
             Err(error) => {
                 let _ = db.drop_it().await;
-                Err(error)
+                return Err(error);
+            }
+        };
+        env.db = Some(db);
+        if let Some(bin) = &args.baseline_bin {
+            match Baseline::start(bin, args, &env.dir).await {
+                Ok(base) => env.baseline = Some(base),
+                Err(error) => {
+                    let _ = env.finish().await;
+                    return Err(error);
+                }
             }
         }
+        Ok(env)
     }
 
     async fn prepare_on(args: &Args, db: &Database) -> anyhow::Result<Self> {
@@ -63,15 +73,21 @@ impl Env {
         std::fs::create_dir_all(&dir)?;
         let pool = sqlx::postgres::PgPoolOptions::new().max_connections(4).connect(&db.url).await?;
         let tenant = setup::tenant(&pool).await?;
-        let server = Server::start(&db.url, args.pool, args.sweep_batch, false)?;
+        let server = Server::start(&db.url, args.pool, args.sweep_batch, false, true)?;
         // Variants start for their arm only, so that their pools do not hold
         // connections of a PostgreSQL that others use too.
         let mut compare: Vec<Variant> = args
             .compare_pools
             .iter()
-            .map(|&size| (format!("A uncontended pool={size}"), size, false))
+            .map(|&size| (format!("A uncontended pool={size}"), size, false, true))
             .collect();
-        compare.push((format!("A uncontended pool={} ping every check-out", args.pool), args.pool, true));
+        compare.push((
+            format!("A uncontended pool={} ping every check-out", args.pool),
+            args.pool,
+            true,
+            true,
+        ));
+        compare.push(("A uncontended, group commit off".to_owned(), args.pool, false, false));
         eprintln!("holding {} locks for the renew arms", args.renew_locks);
         let held = scenarios::hold_many(&server.addr, &tenant.key, args.renew_locks, 16).await?;
         let who = Identity { account_id: tenant.account_id, key_id: &tenant.key_id };
@@ -85,6 +101,7 @@ impl Env {
             server,
             compare,
             held: Arc::new(held),
+            baseline: None,
             redis_always: None,
             redis_everysec: None,
             etcd: None,
@@ -134,6 +151,8 @@ impl Env {
     }
 
     async fn pgbench(&self, script: &Script, clients: usize, duration: Duration) -> anyhow::Result<Sample> {
+        // One backend per pgbench client: keep within PostgreSQL's connections.
+        let clients = clients.min(PGBENCH_MAX_CLIENTS);
         let who = Identity { account_id: self.tenant.account_id, key_id: &self.tenant.key_id };
         pgbench::run(&self.db_url(), script, &who, clients, duration, &self.dir).await
     }
@@ -164,21 +183,32 @@ impl Env {
         let (n, addr) = (self.clients, self.server.addr.clone());
         let workers = self.uncontended(&addr, n, "u").await?;
         self.closed(arms, "A uncontended", "cycles", workers).await?;
+        let uncontended = |i, client| Uncontended { client, name: format!("b-{i}") };
+        self.baseline_arm(arms, baseline::UNCONTENDED, "cycles", uncontended).await?;
         self.pgbench_arm(arms, "B uncontended", "cycles", Script::Uncontended).await?;
         self.store_arm(arms).await?;
-        for (i, (name, size, ping)) in self.compare.iter().enumerate() {
-            let server = Server::start(&self.db_url(), *size, self.args.sweep_batch, *ping)?;
+        let clients = self.clients(&addr, n).await?;
+        let permits = |(i, client)| PermitCycle { client, name: format!("sem-{i}") };
+        let workers = clients.into_iter().enumerate().map(permits).collect();
+        self.closed(arms, "A uncontended semaphore permits", "cycles", workers).await?;
+        for (i, (name, size, ping, group_commit)) in self.compare.iter().enumerate() {
+            let server = Server::start(&self.db_url(), *size, self.args.sweep_batch, *ping, *group_commit)?;
             let workers = self.uncontended(&server.addr, n, &format!("v{i}")).await?;
             self.closed(arms, name, "cycles", workers).await?;
         }
         let clients = self.clients(&addr, n).await?;
         let workers = clients.into_iter().map(|client| Contended { client, granted: 0 }).collect();
         self.closed(arms, "A contended (4 names)", "attempts", workers).await?;
+        let contended = |_, client| Contended { client, granted: 0 };
+        self.baseline_arm(arms, baseline::CONTENDED, "attempts", contended).await?;
         self.pgbench_arm(arms, "B contended (4 names)", "attempts", Script::Contended).await?;
         let clients = self.clients(&addr, n).await?;
         let held = self.held.clone();
         let workers = clients.into_iter().map(|client| Renewer { client, held: held.clone() }).collect();
         self.closed(arms, "A renew (held locks)", "renewals", workers).await?;
+        let held = self.baseline.as_ref().map(|base| base.held.clone()).unwrap_or_default();
+        let renewer = |_, client| Renewer { client, held: held.clone() };
+        self.baseline_arm(arms, baseline::RENEW, "renewals", renewer).await?;
         self.pgbench_arm(arms, "B renew (held locks)", "renewals", Script::Renew(self.held.len())).await?;
         let clients = self.clients(&addr, n).await?;
         let workers = clients.into_iter().map(|client| Getter { client, path: "/healthz" }).collect();
@@ -193,7 +223,7 @@ impl Env {
         if !self.selected(name) {
             return Ok(());
         }
-        let pool = setup::server_pool(&self.db_url(), self.args.pool)?;
+        let pool = setup::server_pool(&self.db_url(), self.args.pool).await?;
         let caller = Arc::new(self.tenant.principal()?);
         let workers = (0..self.clients)
             .map(|i| StoreCycle::new(pool.clone(), caller.clone(), &format!("s-{i}")))
@@ -201,6 +231,26 @@ impl Env {
         self.closed(arms, name, "cycles", workers).await?;
         pool.close().await;
         Ok(())
+    }
+
+    /// An arm A' on the baseline build, if there is one: the same workers
+    /// as its arm A, with the baseline's key (on its own database, so the
+    /// same lock names do not meet A's).
+    async fn baseline_arm<W: Worker>(
+        &self,
+        arms: &mut BTreeMap<String, Arm>,
+        name: &str,
+        unit: &'static str,
+        worker: impl Fn(usize, Client) -> W,
+    ) -> anyhow::Result<()> {
+        let Some(base) = self.baseline.as_ref().filter(|_| self.selected(name)) else {
+            return Ok(());
+        };
+        let mut workers = Vec::with_capacity(self.clients);
+        for i in 0..self.clients {
+            workers.push(worker(i, Client::connect(&base.addr, &base.key).await?));
+        }
+        self.closed(arms, name, unit, workers).await
     }
 
     async fn peer_arms(&self, arms: &mut BTreeMap<String, Arm>) -> anyhow::Result<()> {
@@ -223,9 +273,14 @@ impl Env {
         if let Some(etcd) = &self.etcd {
             let mut workers = Vec::new();
             for i in 0..n {
-                workers.push(peers::Etcd::connect(&etcd.addr, format!("u-{i}")).await?);
+                workers.push(peers::Etcd::connect(&etcd.addr, format!("u-{i}"), true).await?);
             }
             self.closed(arms, "E etcd uncontended", "cycles", workers).await?;
+            let mut workers = Vec::new();
+            for i in 0..n {
+                workers.push(peers::Etcd::connect(&etcd.addr, format!("l-{i}"), false).await?);
+            }
+            self.closed(arms, "E etcd uncontended, a lease per cycle", "cycles", workers).await?;
         }
         for note in &self.peer_notes {
             arms.entry(format!("E {}", note.split(':').next().unwrap_or("peer"))).or_default().note =
@@ -245,7 +300,7 @@ impl Env {
             return Ok(());
         }
         eprintln!("  {name}");
-        let (before, cpu) = (dbstats::snapshot(&self.pool).await?, cpu_now());
+        let (before, cpu) = (dbstats::snapshot(&self.pool).await?, self.cpu_now(name));
         let sample = load::closed(workers, Duration::from_millis(500), self.args.duration()).await;
         self.record(arms, name, unit, sample, before, cpu).await
     }
@@ -261,7 +316,7 @@ impl Env {
             return Ok(());
         }
         eprintln!("  {name}");
-        let (before, cpu) = (dbstats::snapshot(&self.pool).await?, cpu_now());
+        let (before, cpu) = (dbstats::snapshot(&self.pool).await?, self.cpu_now(name));
         let sample = self
             .pgbench(&script, self.clients, self.args.duration())
             .await
@@ -283,7 +338,7 @@ impl Env {
         arm.unit = unit;
         let ops = sample.ops.max(1) as f64;
         arm.wal_bytes_per_op.push((after.wal_bytes - before.wal_bytes) / ops);
-        let (machine, own) = cpu_now();
+        let (machine, own) = self.cpu_now(name);
         arm.cpu_us_per_op.push((machine - cpu.0) * 1e6 / ops);
         arm.own_cpu_us_per_op.push((own - cpu.1) * 1e6 / ops);
         arm.rounds.push(sample);
@@ -308,13 +363,27 @@ impl Env {
 
     pub async fn finish(mut self) -> anyhow::Result<()> {
         drop(self.server);
+        let baseline = match self.baseline.take() {
+            Some(base) => base.finish().await,
+            None => Ok(()),
+        };
         self.pool.close().await;
         if let Some(db) = self.db.take() {
             db.drop_it().await?;
         }
         let _ = std::fs::remove_dir_all(&self.dir);
         let _ = std::fs::remove_file(setup::bench_config_path());
-        Ok(())
+        baseline
+    }
+
+    /// (machine-wide busy, this process's) CPU seconds; an arm A' counts the
+    /// baseline server's as its own, as arm A counts its in-process server's.
+    fn cpu_now(&self, arm: &str) -> (f64, f64) {
+        let server = match &self.baseline {
+            Some(base) if arm.starts_with("A'") => base.pid().map_or(0.0, dbstats::process_cpu_seconds),
+            _ => 0.0,
+        };
+        (dbstats::cpu_busy_seconds(), dbstats::own_cpu_seconds() + server)
     }
 
     fn selected(&self, arm: &str) -> bool {
@@ -326,11 +395,6 @@ impl Env {
     }
 }
 
-/// (machine-wide busy, this process) CPU seconds.
-fn cpu_now() -> (f64, f64) {
-    (dbstats::cpu_busy_seconds(), dbstats::own_cpu_seconds())
-}
-
 #[derive(Debug, Serialize)]
 pub struct TableHealth {
     pub updates: i64,
@@ -339,3 +403,7 @@ pub struct TableHealth {
     pub start: Snapshot,
     pub end: Snapshot,
 }
+
+/// The most clients a pgbench arm runs: one backend each, within
+/// PostgreSQL's default max_connections of 100 beside the servers' pools.
+const PGBENCH_MAX_CLIENTS: usize = 48;

@@ -1,6 +1,6 @@
 //! `--split-cores`: PostgreSQL on cores of its own, as on a database host of
 //! its own, and everything the bench runs (servers, load generator, pgbench)
-//! on the first core. Shared cores make each side slow the other (BENCHMARKS.md,
+//! on the first core. Shared cores make each side slow the other (docs/benchmarks.md,
 //! "Where A's CPU goes"); split, A and B still face the same PostgreSQL.
 
 use anyhow::{bail, Context};

@@ -50,7 +50,16 @@ pub fn cpu_busy_seconds() -> f64 {
 
 /// CPU time of this process (the servers and the load generator), in seconds.
 pub fn own_cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    cpu_seconds("/proc/self/stat")
+}
+
+/// CPU time of the process `pid` (a server run as a child), in seconds.
+pub fn process_cpu_seconds(pid: u32) -> f64 {
+    cpu_seconds(&format!("/proc/{pid}/stat"))
+}
+
+fn cpu_seconds(path: &str) -> f64 {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
     // Fields after the command name, which is in parentheses and may hold spaces.
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     // Every field keeps its place (the state is a letter), so that utime

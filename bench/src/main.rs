@@ -1,8 +1,9 @@
 //! `leasehold-bench`: Leasehold over HTTP side by side with pgbench running
 //! the same SQL, the HTTP and round-trip ceilings, and Redis and etcd, in one
-//! run, interleaved in rounds. See BENCHMARKS.md.
+//! run, interleaved in rounds. See docs/benchmarks.md.
 
 mod arms;
+mod baseline;
 mod cores;
 mod dbstats;
 mod extras;
@@ -66,6 +67,11 @@ pub struct Args {
     /// costly as writing them to a pipe. `off` measures without logging.
     #[arg(long, default_value = "info,sqlx=warn")]
     pub server_log: String,
+    /// Another build of the `leasehold` binary (an older commit's, say):
+    /// arms A' run it beside this build, in every round, on a database of
+    /// its own, for the ratios A/A'.
+    #[arg(long)]
+    pub baseline_bin: Option<std::path::PathBuf>,
     /// Also write the JSON record to this file.
     #[arg(long)]
     pub json: Option<std::path::PathBuf>,

@@ -1,7 +1,9 @@
 //! Arm E: peers from Debian's packages, each started by the bench on its own
 //! loopback port and stopped at the end. Redis: `SET NX PX` to acquire and a
-//! Lua compare-and-delete to release. etcd (single node): lease grant, lock
-//! and unlock through its HTTP gateway.
+//! Lua compare-and-delete to release. etcd (single node), through its HTTP
+//! gateway: as etcd's own concurrency package does, each client holds one
+//! session lease and each cycle is a lock and an unlock (two requests, as a
+//! Leasehold cycle is); a labelled variant grants a lease every cycle.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -147,11 +149,25 @@ impl Worker for Redis {
 pub struct Etcd {
     conn: Conn,
     name: String,
+    /// The client's session lease; `None` grants one every cycle.
+    session: Option<String>,
 }
 
 impl Etcd {
-    pub async fn connect(addr: &str, name: String) -> anyhow::Result<Self> {
-        Ok(Self { conn: Conn::connect(addr).await?, name: STANDARD.encode(name) })
+    /// With `session`, the client's one lease is granted now, as
+    /// `concurrency.NewSession` does (and kept alive by its TTL, longer
+    /// than any run).
+    pub async fn connect(addr: &str, name: String, session: bool) -> anyhow::Result<Self> {
+        let mut etcd = Self { conn: Conn::connect(addr).await?, name: STANDARD.encode(name), session: None };
+        if session {
+            etcd.session = Some(etcd.grant().await?);
+        }
+        Ok(etcd)
+    }
+
+    async fn grant(&mut self) -> anyhow::Result<String> {
+        let lease = self.post("/v3/lease/grant", r#"{"TTL":600}"#.to_owned()).await?;
+        json_str(&lease, "ID").context("a lease id")
     }
 
     async fn post(&mut self, path: &str, body: String) -> anyhow::Result<Vec<u8>> {
@@ -165,8 +181,10 @@ impl Etcd {
 
 impl Worker for Etcd {
     async fn op(&mut self) -> anyhow::Result<()> {
-        let lease = self.post("/v3/lease/grant", r#"{"TTL":30}"#.to_owned()).await?;
-        let id = json_str(&lease, "ID").context("a lease id")?;
+        let id = match &self.session {
+            Some(id) => id.clone(),
+            None => self.grant().await?,
+        };
         let lock =
             self.post("/v3/lock/lock", format!(r#"{{"name":"{}","lease":"{id}"}}"#, self.name)).await?;
         let key = json_str(&lock, "key").context("a lock key")?;

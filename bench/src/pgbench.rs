@@ -16,7 +16,10 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use leasehold::store::locks::{acquire_statement, release_statement, renew_statement, AcquireOptions};
+use leasehold::domain::{Actor, LockName, LockToken, NamespaceName};
+use leasehold::store::locks::{
+    acquire_statement, release_statement, renew_statement, AcquireOptions, LeaseChange,
+};
 
 use crate::load::Sample;
 
@@ -50,23 +53,42 @@ const ACQUIRE_PARAMS: &[Param] = &[
     Null,
     Null,
     Var("waiter_ms", "float8"),
+    Null,
+    Null,
+    Null,
+    Null,
 ];
+/// The binds of a native renew or release (`store::locks::end`): the lock,
+/// the lock token, a compatibility proof (NULL), the actor, its address
+/// (NULL: it has a key) and the Idempotency-Key (NULL).
 const RENEW_PARAMS: &[Param] = &[
     Var("ns", "text"),
     Var("name", "text"),
     Var("tok", "bytea"),
-    Var("renew_ttl", "int4"),
+    Null,
+    Null,
+    Null,
+    Null,
     Var("account", "int8"),
     Var("key", "text"),
     Var("rid", "text"),
+    Null,
+    Null,
+    Var("renew_ttl", "int4"),
 ];
 const RELEASE_PARAMS: &[Param] = &[
     Var("ns", "text"),
     Var("name", "text"),
     LeaseToken,
+    Null,
+    Null,
+    Null,
+    Null,
     Var("account", "int8"),
     Var("key", "text"),
     Var("rid", "text"),
+    Null,
+    Null,
 ];
 
 /// `sql` with its placeholders turned into pgbench variables.
@@ -93,7 +115,8 @@ fn rewrite(sql: &str, params: &[Param]) -> anyhow::Result<String> {
         rest = &rest[at + 1 + digits.len()..];
     }
     out.push_str(rest);
-    if highest != params.len() {
+    let known = params.iter().rposition(|p| !matches!(p, Null)).map_or(0, |i| i + 1);
+    if highest != known {
         bail!(
             "the statement has {highest} parameters; the bench knows {}: update bench/src/pgbench.rs",
             params.len()
@@ -112,8 +135,15 @@ pub enum Script {
 
 impl Script {
     pub fn text(&self) -> anyhow::Result<String> {
-        let acquire = || rewrite(acquire_statement(&AcquireOptions::default()), ACQUIRE_PARAMS);
-        let release = || rewrite(release_statement(None), RELEASE_PARAMS);
+        let (namespace, name, token, actor) = (
+            NamespaceName::public(),
+            LockName::parse("bench")?,
+            LockToken::generate().hash(),
+            Actor::default(),
+        );
+        let change = LeaseChange::by_token(&namespace, &name, &token, &actor);
+        let acquire = || rewrite(acquire_statement(&AcquireOptions::default(), None, false), ACQUIRE_PARAMS);
+        let release = || rewrite(release_statement(&change), RELEASE_PARAMS);
         Ok(match self {
             Script::Uncontended => {
                 format!("\\set name :client_id\n{DRAW_LEASE}\n{};\n{};\n", acquire()?, release()?)
@@ -123,7 +153,7 @@ impl Script {
                 acquire()?,
                 release()?
             ),
-            Script::Renew(n) => format!("\\set name random(1, {n})\n{};\n", rewrite(renew_statement(None), RENEW_PARAMS)?),
+            Script::Renew(n) => format!("\\set name random(1, {n})\n{};\n", rewrite(renew_statement(&change), RENEW_PARAMS)?),
             Script::SelectOne => "SELECT 1;\n".to_owned(),
         })
     }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::baseline;
 use crate::extras::Extras;
 use crate::load::Sample;
 
@@ -128,6 +129,23 @@ pub fn ratios(arms: &BTreeMap<String, Arm>, extras: &Extras) -> Vec<Ratio> {
     push(ratio(arms, "A/store-only uncontended cycles (the HTTP hop)", "A uncontended", store, 1.0, None));
     push(ratio(arms, "A/B contended attempts", "A contended (4 names)", "B contended (4 names)", 1.0, None));
     push(ratio(arms, "A/B renewals", "A renew (held locks)", "B renew (held locks)", 1.0, None));
+    let permits = "A uncontended semaphore permits";
+    push(ratio(
+        arms,
+        "semaphore permit cycles / lock cycles (uncontended)",
+        permits,
+        "A uncontended",
+        1.0,
+        None,
+    ));
+    // The new build over the baseline build (`--baseline-bin`).
+    for (name, top, bottom) in [
+        ("A/A' uncontended cycles (this build over baseline)", "A uncontended", baseline::UNCONTENDED),
+        ("A/A' contended attempts (this build over baseline)", "A contended (4 names)", baseline::CONTENDED),
+        ("A/A' renewals (this build over baseline)", "A renew (held locks)", baseline::RENEW),
+    ] {
+        push(ratio(arms, name, top, bottom, 1.0, None));
+    }
     push(ratio(
         arms,
         "A/C (A's requests/s, 2 per cycle, over /healthz)",

@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
+use leasehold::domain::Actor;
 use leasehold::domain::{LockName, LockToken, Metadata, Owner, Principal, Ttl};
-use leasehold::store::locks::{self, Acquired, Actor, NewLease};
+use leasehold::store::locks::{self, Acquired, LeaseChange, NewLease};
 use rand::Rng;
 use serde_json::value::RawValue;
 
@@ -15,6 +16,9 @@ use crate::load::Worker;
 pub const ACQUIRE_BODY: &[u8] = br#"{"ttl_seconds":30,"owner":"bench","metadata":{"n":1}}"#;
 pub const RENEW_BODY: &[u8] = br#"{"ttl_seconds":1800}"#;
 pub const CONTENDED_NAMES: u32 = 4;
+/// A's body with a limit: each client's own semaphore, so one permit of 10
+/// is always free and the cycle measures the statement, not a queue.
+pub const PERMIT_BODY: &[u8] = br#"{"limit":10,"ttl_seconds":30,"owner":"bench","metadata":{"n":1}}"#;
 
 pub struct Client {
     conn: Conn,
@@ -48,6 +52,20 @@ impl Client {
         expect(answer.status, 200, "renew")
     }
 
+    /// A permit of the semaphore `name`; its lock token.
+    pub async fn acquire_permit(&mut self, name: &str) -> anyhow::Result<String> {
+        let answer =
+            self.conn.call("POST", &format!("/v1/semaphores/{name}"), &self.auth, PERMIT_BODY).await?;
+        expect(answer.status, 201, "permit acquire")?;
+        json_str(&answer.body, "lock_token").context("a lock token")
+    }
+
+    pub async fn release_permit(&mut self, name: &str, token: &str) -> anyhow::Result<()> {
+        let headers = format!("{}Lock-Token: {token}\r\n", self.auth);
+        let answer = self.conn.call("DELETE", &format!("/v1/semaphores/{name}"), &headers, b"").await?;
+        expect(answer.status, 204, "permit release")
+    }
+
     pub async fn get(&mut self, path: &str) -> anyhow::Result<()> {
         let answer = self.conn.call("GET", path, "", b"").await?;
         expect(answer.status, 200, path)
@@ -72,6 +90,20 @@ impl Worker for Uncontended {
         let token =
             self.client.acquire(&self.name, ACQUIRE_BODY).await?.context("an uncontended name was held")?;
         self.client.release(&self.name, &token).await
+    }
+}
+
+/// A permit of this client's own semaphore, then its release: A's cycle on
+/// a semaphore.
+pub struct PermitCycle {
+    pub client: Client,
+    pub name: String,
+}
+
+impl Worker for PermitCycle {
+    async fn op(&mut self) -> anyhow::Result<()> {
+        let token = self.client.acquire_permit(&self.name).await?;
+        self.client.release_permit(&self.name, &token).await
     }
 }
 
@@ -182,14 +214,20 @@ impl Worker for StoreCycle {
             owner: Some(&self.owner),
             metadata: self.metadata.as_ref(),
             ttl: self.ttl,
+            compat: None,
         };
-        let request_id = uuid::Uuid::new_v4().to_string();
-        let actor = Actor { principal: &self.caller, request_id: Some(&request_id) };
-        match locks::acquire(&self.pool, &lease, actor).await? {
+        let actor = Actor {
+            key_id: Some(self.caller.key_id.as_str().to_owned()),
+            account_id: Some(self.caller.account_id),
+            request_id: Some(uuid::Uuid::new_v4().to_string()),
+            ..Actor::default()
+        };
+        match locks::acquire(&self.pool, &lease, &actor).await? {
             Acquired::Granted(_) => {}
             other => bail!("an uncontended name was not granted: {other:?}"),
         }
-        let released = locks::release(&self.pool, &self.caller.namespace, &self.name, &token, actor).await?;
+        let change = LeaseChange::by_token(&self.caller.namespace, &self.name, &token, &actor);
+        let released = locks::release(&self.pool, &change).await?;
         released.map(drop).context("the release found its lease")
     }
 }

@@ -26,15 +26,20 @@ pub struct Database {
 impl Database {
     /// Creates `lh_bench_<pid>` on the server at `server_url` and migrates it.
     pub async fn create(server_url: &str) -> anyhow::Result<Self> {
-        let name = format!("lh_bench_{}", std::process::id());
+        let db = Self::empty(server_url, &format!("lh_bench_{}", std::process::id())).await?;
+        let pool = PgPool::connect(&db.url).await?;
+        schema::apply_migrations(&pool).await.context("migrations apply")?;
+        pool.close().await;
+        Ok(db)
+    }
+
+    /// Creates the database `name` afresh, without a schema.
+    pub async fn empty(server_url: &str, name: &str) -> anyhow::Result<Self> {
         let mut conn = PgConnection::connect(server_url).await.context("PostgreSQL answers")?;
         sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut conn).await?;
         sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut conn).await?;
-        let url = with_database(server_url, &name);
-        let pool = PgPool::connect(&url).await?;
-        schema::apply_migrations(&pool).await.context("migrations apply")?;
-        pool.close().await;
-        Ok(Self { server_url: server_url.to_owned(), name, url })
+        let url = with_database(server_url, name);
+        Ok(Self { server_url: server_url.to_owned(), name: name.to_owned(), url })
     }
 
     pub async fn drop_it(self) -> anyhow::Result<()> {
@@ -102,8 +107,10 @@ impl Server {
         pool_size: u32,
         sweep_batch: Option<i64>,
         ping_every_check_out: bool,
+        group_commit: bool,
     ) -> anyhow::Result<Self> {
         let mut settings = settings(url, pool_size)?;
+        settings.group_commit.enabled = group_commit;
         if let Some(batch) = sweep_batch {
             settings.sweeper.batch_size = batch;
         }
@@ -116,15 +123,16 @@ impl Server {
                 .build()
                 .expect("a runtime");
             runtime.block_on(async move {
-                let started = (|| {
-                    let pool = if ping_every_check_out {
-                        always_pinged_pool(&settings)?
+                let started = async {
+                    let database = if ping_every_check_out {
+                        always_pinged_pool(&settings)?.into()
                     } else {
-                        startup::connect(&settings)?
+                        startup::connect(&settings).await?
                     };
                     let listener = TcpListener::bind("127.0.0.1:0")?;
-                    anyhow::Ok(Application::serve(&settings, pool, listener)?)
-                })();
+                    anyhow::Ok(Application::serve(&settings, database, listener)?)
+                }
+                .await;
                 match started {
                     Ok(app) => {
                         let _ = port_tx.send(Ok(app.port()));
@@ -151,8 +159,8 @@ fn settings(url: &str, pool_size: u32) -> anyhow::Result<Settings> {
 
 /// A pool exactly like the server's (`startup::connect`), for the arm that
 /// calls the store without HTTP.
-pub fn server_pool(url: &str, pool_size: u32) -> anyhow::Result<PgPool> {
-    startup::connect(&settings(url, pool_size)?)
+pub async fn server_pool(url: &str, pool_size: u32) -> anyhow::Result<PgPool> {
+    Ok(startup::connect(&settings(url, pool_size)?).await?.pool)
 }
 
 /// One key drives the whole load, far past any plan's request rate: the
@@ -163,7 +171,8 @@ pub fn bench_config_path() -> std::path::PathBuf {
     std::env::temp_dir().join(format!("leasehold-bench-{}.toml", std::process::id()))
 }
 
-fn bench_config() -> anyhow::Result<std::path::PathBuf> {
+/// Writes the config overlay and returns its path.
+pub fn bench_config() -> anyhow::Result<std::path::PathBuf> {
     let path = bench_config_path();
     std::fs::write(&path, BENCH_CONFIG)?;
     Ok(path)

@@ -1,33 +1,44 @@
 //! Checks a run's history:
 //!
-//! 1. mutual exclusion: on each lock, no two leases' holding windows overlap.
-//!    A window opens when the acquire's answer arrives and ends at the send
-//!    time of the lease's last acknowledged acquire or renew plus the TTL, or
-//!    at the send time of its release if that is earlier;
-//! 2. fencing tokens: unique, and strictly increasing in real-time order (an
-//!    acquire that completed before another was invoked has the lower token),
-//!    across every fault;
+//! 1. mutual exclusion: on each lock, no exclusive lease's holding window
+//!    (see `leases`) overlaps another lease's, whether plain, shared or a
+//!    lock set's member;
+//! 2. fencing tokens: unique, and strictly increasing in real-time order (a
+//!    grant that completed before another was invoked has the lower token),
+//!    across every fault, for locks, sets' members and semaphores' permits
+//!    alike (one sequence serves them all);
 //! 3. the fenced register loses no acknowledged write: on each lock, the
 //!    acknowledged writes wrote 1, 2, ..., n once each and it ends at n;
 //! 4. the control counter, incremented under the same locks without fencing,
 //!    loses updates (counted, and required to be > 0 when clients were paused);
 //! 5. after every fault heals, every lock is acquired again within TTL + 2 s
-//!    (by the workload, or for the last fault by the final probe).
+//!    (by the workload, or for the last fault by the final probe);
+//! 6. no semaphore has more than its limit of permits' windows open at once
+//!    (`semaphores`);
+//! 7. lock sets are granted all or nothing (`lock_sets`).
+
+mod leases;
+pub mod lock_sets;
+mod semaphores;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::client::SEMAPHORE_LIMIT;
 use crate::clock::{millis, nanos};
 use crate::history::{Fault, Kind, Op, Outcome};
+use leases::{Held, Window};
 
 #[derive(Debug, Default, Serialize)]
 pub struct Report {
     pub operations: usize,
     pub lock_operations: usize,
     pub outcomes: BTreeMap<String, usize>,
+    /// Lock leases: exclusive, shared and sets' members.
     pub leases_granted: usize,
+    pub shared_leases_granted: usize,
     pub mutual_exclusion_violations: usize,
     pub fencing_violations: usize,
     pub fenced_lost_writes: i64,
@@ -35,6 +46,12 @@ pub struct Report {
     pub fenced_rejected_stale_writes: usize,
     pub control_lost_updates: i64,
     pub control_writes: usize,
+    pub permits_granted: usize,
+    pub permit_limit_violations: usize,
+    pub lock_sets_granted: usize,
+    /// Set grants found in the audit trail (and checked against the history).
+    pub lock_set_grants_in_trail: usize,
+    pub lock_set_violations: usize,
     /// (fault, lock) pairs whose recovery was checked.
     pub recoveries_checked: usize,
     pub slowest_recovery_ms: f64,
@@ -49,6 +66,8 @@ impl Report {
             + self.fencing_violations
             + self.fenced_lost_writes.unsigned_abs() as usize
             + self.unrecovered_locks
+            + self.permit_limit_violations
+            + self.lock_set_violations
     }
 
     fn example(&mut self, text: String) {
@@ -78,8 +97,21 @@ pub fn recoveries(
     workload_end: u64,
 ) -> Vec<Recovery> {
     let mut grants: HashMap<u32, Vec<u64>> = HashMap::new();
-    for op in ops.iter().filter(|op| op.kind == Kind::Acquire && op.outcome == Outcome::Ok) {
-        grants.entry(op.lock).or_default().push(op.complete);
+    // Any grant shows the lock is being handed out again: an exclusive one,
+    // a lock set's, or a reader's. Readers may keep an exclusive acquire
+    // out for a while (their leases overlap, and fail-fast writers do not
+    // queue), so demanding an exclusive grant here would judge the
+    // workload's read ratio, not recovery; a reader's lease left behind is
+    // caught by the probe at the end, which takes every lock exclusively.
+    for op in ops.iter().filter(|op| op.outcome == Outcome::Ok) {
+        let locks = match op.kind {
+            Kind::Acquire => std::slice::from_ref(&op.lock),
+            Kind::SetAcquire => op.members.as_slice(),
+            _ => continue,
+        };
+        for &lock in locks {
+            grants.entry(lock).or_default().push(op.complete);
+        }
     }
     grants.values_mut().for_each(|times| times.sort_unstable());
     let checked = faults.iter().filter(|f| f.healed + nanos(window) <= workload_end);
@@ -105,11 +137,14 @@ pub fn check(
     recoveries: &[Recovery],
 ) -> Report {
     let mut report = Report { operations: ops.len(), ..Report::default() };
-    for op in ops.iter().filter(|op| matches!(op.kind, Kind::Acquire | Kind::Renew | Kind::Release)) {
+    for op in ops.iter().filter(|op| op.is_lock_operation()) {
         report.lock_operations += 1;
         *report.outcomes.entry(format!("{:?} {:?}", op.kind, op.outcome).to_lowercase()).or_default() += 1;
     }
-    mutual_exclusion(ops, ttl, &mut report);
+    let windows = leases::windows(ops);
+    mutual_exclusion(&windows, ttl, &mut report);
+    semaphores::permit_limit(&windows, ttl, SEMAPHORE_LIMIT, &mut report);
+    lock_sets::answers(ops, &mut report);
     fencing_order(ops, &mut report);
     registers(ops, finals, &mut report);
     let limit = recovery_limit(ttl);
@@ -133,109 +168,95 @@ pub fn recovery_limit(ttl: Duration) -> Duration {
     ttl + Duration::from_secs(2)
 }
 
-#[derive(Debug)]
-struct Window {
-    lock: u32,
-    client: u32,
-    token: i64,
-    start: u64,
-    last_ack_send: u64,
-    release_send: Option<u64>,
-}
-
-fn mutual_exclusion(ops: &[Op], ttl: Duration, report: &mut Report) {
-    let mut windows: HashMap<(u32, u64), Window> = HashMap::new();
-    for op in ops {
-        let key = (op.client, op.lease);
-        match (op.kind, op.outcome) {
-            (Kind::Acquire, Outcome::Ok) => {
-                let token = op.fencing_token.unwrap_or(-1);
-                let window = Window {
-                    lock: op.lock,
-                    client: op.client,
-                    token,
-                    start: op.complete,
-                    last_ack_send: op.invoke,
-                    release_send: None,
-                };
-                windows.insert(key, window);
-            }
-            (Kind::Renew, Outcome::Ok) => {
-                if let Some(w) = windows.get_mut(&key) {
-                    w.last_ack_send = w.last_ack_send.max(op.invoke);
-                }
-            }
-            (Kind::Release, _) => {
-                if let Some(w) = windows.get_mut(&key) {
-                    w.release_send = Some(op.invoke);
-                }
-            }
-            _ => {}
+/// Shared windows may overlap each other, nothing else may overlap: each
+/// window, in start order, against the latest-ending earlier one it excludes.
+fn mutual_exclusion(windows: &[Window], ttl: Duration, report: &mut Report) {
+    let mut by_lock: HashMap<u32, Vec<&Window>> = HashMap::new();
+    for w in windows {
+        if let Held::Lock(lock) = w.held {
+            by_lock.entry(lock).or_default().push(w);
         }
     }
-    report.leases_granted = windows.len();
-    let end = |w: &Window| {
-        let lapse = w.last_ack_send + nanos(ttl);
-        w.release_send.map_or(lapse, |r| r.min(lapse))
-    };
-    let mut by_lock: HashMap<u32, Vec<&Window>> = HashMap::new();
-    for w in windows.values() {
-        by_lock.entry(w.lock).or_default().push(w);
-    }
+    report.leases_granted = by_lock.values().map(Vec::len).sum();
+    report.shared_leases_granted = by_lock.values().flatten().filter(|w| w.shared).count();
     for (lock, mut list) in by_lock {
         list.sort_by_key(|w| w.start);
-        let mut latest: Option<&Window> = None;
+        let (mut latest, mut latest_exclusive): (Option<&Window>, Option<&Window>) = (None, None);
         for w in list {
-            if let Some(prev) = latest.filter(|prev| end(prev) > w.start) {
+            let excluded = if w.shared { latest_exclusive } else { latest };
+            if let Some(prev) = excluded.filter(|prev| prev.end(ttl) > w.start) {
                 report.mutual_exclusion_violations += 1;
                 report.example(format!(
                     "lock {lock}: client {} (token {}) held it until {:.1} ms but client {} (token {}) got it at {:.1} ms",
-                    prev.client, prev.token, millis(end(prev)), w.client, w.token, millis(w.start)
+                    prev.client, prev.token, millis(prev.end(ttl)), w.client, w.token, millis(w.start)
                 ));
             }
-            if latest.map_or(true, |prev| end(w) > end(prev)) {
+            let later = |prev: Option<&Window>| prev.map_or(true, |prev| w.end(ttl) > prev.end(ttl));
+            if later(latest) {
                 latest = Some(w);
+            }
+            if !w.shared && later(latest_exclusive) {
+                latest_exclusive = Some(w);
             }
         }
     }
 }
 
+/// A fencing token's grant: a native lock grant's, a semaphore permit's or
+/// a set member's.
+struct Grant {
+    client: u32,
+    invoke: u64,
+    complete: u64,
+    token: Option<i64>,
+}
+
+fn grants(ops: &[Op]) -> Vec<Grant> {
+    let tokens = |op: &Op| match (op.kind, op.outcome) {
+        // Locklock grants carry no fencing token: mutual exclusion covers them.
+        _ if op.is_native_grant() => vec![op.fencing_token],
+        (Kind::SemaphoreAcquire, Outcome::Ok) => vec![op.fencing_token],
+        // A member the answer left out is the all-or-nothing check's.
+        (Kind::SetAcquire, Outcome::Ok) => op.member_tokens.iter().flatten().map(|&t| Some(t)).collect(),
+        _ => Vec::new(),
+    };
+    let grant = |op: &Op, token| Grant { client: op.client, invoke: op.invoke, complete: op.complete, token };
+    ops.iter().flat_map(|op| tokens(op).into_iter().map(move |token| grant(op, token))).collect()
+}
+
 fn fencing_order(ops: &[Op], report: &mut Report) {
-    // Locklock grants carry no fencing token: mutual exclusion covers them.
-    let mut granted: Vec<&Op> = ops
-        .iter()
-        .filter(|op| op.kind == Kind::Acquire && op.outcome == Outcome::Ok && op.api.is_none())
-        .collect();
+    let mut granted = grants(ops);
     let mut seen = HashSet::new();
-    for op in &granted {
-        match op.fencing_token {
+    for grant in &granted {
+        match grant.token {
             Some(token) if seen.insert(token) => {}
             token => {
                 report.fencing_violations += 1;
                 report.example(format!(
                     "client {} got a missing or duplicate fencing token {token:?}",
-                    op.client
+                    grant.client
                 ));
             }
         }
     }
-    // Sweep in invoke order, folding in every acquire that completed before.
-    let mut by_complete = granted.clone();
-    by_complete.sort_by_key(|op| op.complete);
-    granted.sort_by_key(|op| op.invoke);
+    // Sweep in invoke order, folding in every grant that completed before.
+    let mut by_complete: Vec<(u64, i64)> =
+        granted.iter().map(|g| (g.complete, g.token.unwrap_or(i64::MIN))).collect();
+    by_complete.sort_unstable();
+    granted.sort_by_key(|g| g.invoke);
     let (mut next, mut highest) = (0, i64::MIN);
-    for op in granted {
-        while next < by_complete.len() && by_complete[next].complete < op.invoke {
-            highest = highest.max(by_complete[next].fencing_token.unwrap_or(i64::MIN));
+    for grant in granted {
+        while next < by_complete.len() && by_complete[next].0 < grant.invoke {
+            highest = highest.max(by_complete[next].1);
             next += 1;
         }
-        let token = op.fencing_token.unwrap_or(i64::MIN);
+        let token = grant.token.unwrap_or(i64::MIN);
         if token <= highest {
             report.fencing_violations += 1;
             report.example(format!(
                 "client {} got fencing token {token} at {:.1} ms, not above {highest} granted before",
-                op.client,
-                millis(op.invoke)
+                grant.client,
+                millis(grant.invoke)
             ));
         }
     }
@@ -328,6 +349,43 @@ mod tests {
     }
 
     #[test]
+    fn a_handover_ends_the_old_window_and_opens_one_for_the_new_lease() {
+        let mut handover = acquire(1, 2, 500, 510, 3);
+        (handover.kind, handover.handed_from) = (Kind::Handover, Some(1));
+        let ops =
+            vec![acquire(1, 1, 0, 10, 1), handover.clone(), release(1, 2, 900), acquire(2, 1, 1000, 1010, 4)];
+        let report = check(&ops, TTL, &HashMap::new(), &[]);
+        assert_eq!(report.violations(), 0, "{:?}", report.examples);
+        assert_eq!(report.leases_granted, 3);
+
+        // Without the release, the handed-over lease still holds at 1010 ms.
+        let unreleased = vec![acquire(1, 1, 0, 10, 1), handover, acquire(2, 1, 1000, 1010, 4)];
+        assert_eq!(check(&unreleased, TTL, &HashMap::new(), &[]).mutual_exclusion_violations, 1);
+    }
+
+    #[test]
+    fn a_set_member_must_not_overlap_a_plain_lease_on_its_lock() {
+        let mut set = acquire(2, 1, 1000, 1010, 0);
+        (set.kind, set.lock, set.members) = (Kind::SetAcquire, 5, vec![5, 0]);
+        set.member_tokens = vec![Some(2), Some(3)];
+        let report = check(&[acquire(1, 1, 0, 10, 1), set], TTL, &HashMap::new(), &[]);
+        assert_eq!((report.mutual_exclusion_violations, report.fencing_violations), (1, 0));
+    }
+
+    #[test]
+    fn shared_leases_overlap_each_other_but_never_an_exclusive_one() {
+        let shared = |client, invoke_ms, token| {
+            let mut op = acquire(client, 1, invoke_ms, invoke_ms + 10, token);
+            op.shared = true;
+            op
+        };
+        let readers = [shared(1, 0, 1), shared(2, 100, 2), shared(3, 200, 3)];
+        assert_eq!(check(&readers, TTL, &HashMap::new(), &[]).mutual_exclusion_violations, 0);
+        let writer_among_readers = [shared(1, 0, 1), acquire(2, 1, 100, 110, 2), shared(3, 200, 3)];
+        assert_eq!(check(&writer_among_readers, TTL, &HashMap::new(), &[]).mutual_exclusion_violations, 2);
+    }
+
+    #[test]
     fn a_fencing_token_lower_than_an_earlier_grant_is_a_violation() {
         let ops = vec![acquire(1, 1, 0, 10, 5), release(1, 1, 100), acquire(2, 1, 3000, 3010, 4)];
         let report = check(&ops, TTL, &HashMap::new(), &[]);
@@ -372,5 +430,22 @@ mod tests {
         let took: Vec<Option<u64>> = found.iter().map(|r| r.took.map(|t| t.as_millis() as u64)).collect();
         assert_eq!(took, [Some(1500), Some(3200), None, Some(200)]);
         assert_eq!(check(&ops, TTL, &HashMap::new(), &found).unrecovered_locks, 1);
+    }
+
+    #[test]
+    fn a_readers_or_a_sets_grant_counts_as_recovery_but_a_refusal_does_not() {
+        let fault = Fault { kind: "ProxyDelay".into(), target: String::new(), start: 0, healed: 1000 * MS };
+        let mut shared = acquire(1, 1, 1100, 1200, 1);
+        shared.shared = true;
+        let mut set = acquire(2, 2, 1300, 1400, 2);
+        (set.kind, set.members) = (Kind::SetAcquire, vec![1, 2]);
+        let mut refused = acquire(3, 3, 1500, 1600, 3);
+        (refused.lock, refused.outcome) = (3, Outcome::Fail);
+        let ops = vec![shared, set, refused];
+
+        let found = recoveries(&ops, &[fault], 4, recovery_limit(TTL), 10_000 * MS);
+
+        let took: Vec<Option<u64>> = found.iter().map(|r| r.took.map(|t| t.as_millis() as u64)).collect();
+        assert_eq!(took, [Some(200), Some(400), Some(400), None]);
     }
 }

@@ -5,10 +5,20 @@
 //! even-numbered ones fail fast. Every fourth client (2, 6, 10, ...) takes the
 //! same locks through the Locklock API instead, with a secret per lease: no
 //! renew and no fencing token there, so it only holds the lock for a moment
-//! (the checker holds its windows against everyone else's). Every operation
-//! goes into the history. Clients are processes so that SIGSTOP freezes one
+//! (the checker holds its windows against everyone else's). Every other
+//! fourth client (0, 4, 8, ...) hands its lease over to itself between cycles
+//! instead of renewing: a new lock token and a higher fencing token in one
+//! step. Every operation goes into the history. Clients are processes so that SIGSTOP freezes one
 //! for real: its timers, sockets and heartbeats all stop, as in a GC pause or
 //! a swapped-out VM.
+//!
+//! Clients of the other roles take semaphores' permits (`semaphores`), sets
+//! of the same locks (`lock_sets`) or shared leases of some (`readers`)
+//! under the same faults.
+
+mod lock_sets;
+mod readers;
+mod semaphores;
 
 use std::time::Duration;
 
@@ -23,10 +33,26 @@ use crate::clock::{self, nanos};
 use crate::history::{Kind, Op, Outcome};
 use crate::resource::{Reply, Request};
 
+pub use semaphores::SEMAPHORE_LIMIT;
+
 pub const NAMESPACE: &str = "chaos";
+
+/// What a client process takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// Plain locks, through every API (by id, as above).
+    Locks,
+    /// Permits of the semaphores `sem-0`, `sem-1`, ...
+    Semaphores,
+    /// Sets of the lock clients' locks.
+    LockSets,
+    /// Shared leases of a few of the lock clients' locks.
+    Readers,
+}
 
 pub struct ClientConfig {
     pub id: u32,
+    pub role: Role,
     pub replicas: Vec<String>,
     pub key: String,
     pub resource_port: u16,
@@ -79,8 +105,16 @@ pub async fn run(config: ClientConfig) -> anyhow::Result<Vec<Op>> {
         resource_out: write,
     };
     while clock::now() < client.config.until {
-        let lock = rand::thread_rng().gen_range(0..client.config.locks);
-        if !client.hold(lock).await? {
+        let held = match client.config.role {
+            Role::Locks => {
+                let lock = rand::thread_rng().gen_range(0..client.config.locks);
+                client.hold(lock).await?
+            }
+            Role::Semaphores => client.hold_permit().await,
+            Role::LockSets => client.hold_set().await,
+            Role::Readers => client.hold_shared().await,
+        };
+        if !held {
             let pause = rand::thread_rng().gen_range(10..60);
             tokio::time::sleep(Duration::from_millis(pause)).await;
         }
@@ -93,6 +127,34 @@ impl Client {
         self.config.id % 4 == 2
     }
 
+    fn hands_over(&self) -> bool {
+        self.config.id % 4 == 0
+    }
+
+    /// How long this client queues for what is taken: odd ids wait, even
+    /// ids fail fast.
+    fn wait_seconds(&self) -> u64 {
+        if self.config.id % 2 == 1 {
+            WAIT_SECONDS
+        } else {
+            0
+        }
+    }
+
+    fn owner(&self) -> String {
+        format!("client-{}", self.config.id)
+    }
+
+    fn replica_url(&self) -> &str {
+        &self.config.replicas[self.replica]
+    }
+
+    /// Whether a lease whose last grant or renewal was sent at `sent` can
+    /// still be trusted for a stretch of work.
+    fn trusts(&self, sent: u64) -> bool {
+        clock::now() + nanos(SAFETY) < sent + nanos(self.config.ttl)
+    }
+
     /// One lease: returns whether the acquire succeeded.
     async fn hold(&mut self, lock: u32) -> anyhow::Result<bool> {
         self.lease += 1;
@@ -100,18 +162,25 @@ impl Client {
             return self.hold_through_locklock(lock).await;
         }
         let acquired = self.http_op(Kind::Acquire, lock, Via::Native(None)).await;
-        let Some((Some(token), Some(fencing))) = acquired else { return Ok(false) };
+        let Some((Some(mut token), Some(mut fencing))) = acquired else { return Ok(false) };
         let mut sent = self.history.last().expect("just recorded").invoke;
         let cycles = rand::thread_rng().gen_range(1..=3);
         for cycle in 0..cycles {
-            if clock::now() + nanos(SAFETY) >= sent + nanos(self.config.ttl) {
+            if !self.trusts(sent) {
                 return Ok(true); // the lease may be gone: let it lapse
             }
             if !self.critical_section(lock, fencing).await? {
                 return Ok(true);
             }
             if cycle + 1 < cycles {
-                if self.http_op(Kind::Renew, lock, Via::Native(Some(&token))).await.is_none() {
+                if self.hands_over() {
+                    let from = self.lease;
+                    self.lease += 1;
+                    let handed = self.http_op(Kind::Handover, lock, Via::Native(Some(&token))).await;
+                    self.history.last_mut().expect("just recorded").handed_from = Some(from);
+                    let Some((Some(next), Some(next_fencing))) = handed else { return Ok(true) };
+                    (token, fencing) = (next, next_fencing);
+                } else if self.http_op(Kind::Renew, lock, Via::Native(Some(&token))).await.is_none() {
                     return Ok(true);
                 }
                 sent = self.history.last().expect("just recorded").invoke;
@@ -151,8 +220,7 @@ impl Client {
         if !seen.fenced_ok {
             return Ok(false);
         }
-        let work = rand::thread_rng().gen_range(20..80);
-        tokio::time::sleep(Duration::from_millis(work)).await;
+        work().await;
         let mut write = Op::new(self.config.id, Kind::Write, lock, self.lease, clock::now());
         let request = Request {
             write: true,
@@ -180,8 +248,7 @@ impl Client {
         Ok(serde_json::from_str(&reply)?)
     }
 
-    /// One logical lock operation, retried on an unknown outcome with the same
-    /// Idempotency-Key on another replica while the lease could still matter.
+    /// One logical lock operation: `call` with the request `via` builds.
     /// Returns the lock token and fencing token on success.
     async fn http_op(
         &mut self,
@@ -193,22 +260,43 @@ impl Client {
         if let Via::Locklock(_) = via {
             op.api = Some("locklock".into());
         }
+        op.shared = self.config.role == Role::Readers;
+        let body = self
+            .call(op, |client, key| match via {
+                Via::Native(token) => client.native_request(kind, lock, token, key),
+                Via::Locklock(secret) => client.locklock_request(kind, lock, secret),
+            })
+            .await?;
+        let token = match via {
+            Via::Native(token) => token,
+            Via::Locklock(_) => None,
+        };
+        let lock_token = body.get("lock_token").and_then(Value::as_str).map(str::to_owned);
+        let fencing = body.get("fencing_token").and_then(Value::as_i64);
+        Some((lock_token.or_else(|| token.map(str::to_owned)), fencing))
+    }
+
+    /// Sends what `request` builds (on the current replica, with the
+    /// operation's Idempotency-Key), retried on an unknown outcome on another
+    /// replica while the lease could still matter, and records `op`. Returns
+    /// the answer's body on success.
+    async fn call(
+        &mut self,
+        mut op: Op,
+        request: impl Fn(&Self, &str) -> (reqwest::RequestBuilder, StatusCode),
+    ) -> Option<Value> {
         let idempotency_key = uuid::Uuid::new_v4().to_string();
         let mut result = None;
         while op.attempts < ATTEMPTS {
             op.attempts += 1;
-            let (outcome, status, body) = self.send(kind, lock, via, &idempotency_key).await;
+            let (outcome, status, body) = self.send(request(self, &idempotency_key)).await;
             op.status = status;
             op.outcome = outcome;
+            op.reason = body.pointer("/error/reason").and_then(Value::as_str).map(str::to_owned);
             if outcome == Outcome::Ok {
-                let fencing = body.get("fencing_token").and_then(Value::as_i64);
-                let lock_token = body.get("lock_token").and_then(Value::as_str).map(str::to_owned);
-                op.fencing_token = fencing;
-                let token = match via {
-                    Via::Native(token) => token,
-                    Via::Locklock(_) => None,
-                };
-                result = Some((lock_token.or_else(|| token.map(str::to_owned)), fencing));
+                op.fencing_token = body.get("fencing_token").and_then(Value::as_i64);
+                op.token_hash = body.get("lock_token").and_then(Value::as_str).map(token_hash);
+                result = Some(body);
             }
             if status.is_none() {
                 self.replica = (self.replica + 1) % self.config.replicas.len();
@@ -224,12 +312,11 @@ impl Client {
         result
     }
 
-    /// One attempt: the request `via` builds, and its outcome.
-    async fn send(&self, kind: Kind, lock: u32, via: Via<'_>, key: &str) -> (Outcome, Option<u16>, Value) {
-        let (request, ok) = match via {
-            Via::Native(token) => self.native_request(kind, lock, token, key),
-            Via::Locklock(secret) => self.locklock_request(kind, lock, secret),
-        };
+    /// One attempt: the request, and its outcome (`ok` is success's status).
+    async fn send(
+        &self,
+        (request, ok): (reqwest::RequestBuilder, StatusCode),
+    ) -> (Outcome, Option<u16>, Value) {
         match request.send().await {
             // Refused before anything was sent: nothing happened.
             Err(e) if e.is_connect() => (Outcome::Fail, None, Value::Null),
@@ -254,24 +341,29 @@ impl Client {
         token: Option<&str>,
         key: &str,
     ) -> (reqwest::RequestBuilder, StatusCode) {
-        let base = &self.config.replicas[self.replica];
-        let path = format!("{base}/v1/namespaces/{NAMESPACE}/locks/lock-{lock}");
+        let path = format!("{}/v1/namespaces/{NAMESPACE}/locks/lock-{lock}", self.replica_url());
         let (method, url, ok) = match kind {
             Kind::Acquire => (Method::POST, path, StatusCode::CREATED),
             Kind::Renew => (Method::POST, format!("{path}/renew"), StatusCode::OK),
+            Kind::Handover => (Method::POST, format!("{path}/handover"), StatusCode::CREATED),
             _ => (Method::DELETE, path, StatusCode::NO_CONTENT),
         };
         let ttl = self.config.ttl.as_secs();
-        let wait = if self.config.id % 2 == 1 { WAIT_SECONDS } else { 0 };
-        let owner = format!("client-{}", self.config.id);
+        let (wait, owner) = (self.wait_seconds(), self.owner());
+        let mut body = json!({ "ttl_seconds": ttl, "owner": &owner, "wait_seconds": wait });
+        if self.config.role == Role::Readers {
+            body["mode"] = json!("shared");
+        }
         let mut request = self
             .http
             .request(method, url)
             .bearer_auth(&self.config.key)
             .header("Idempotency-Key", key)
-            .json(&json!({ "ttl_seconds": ttl, "owner": owner, "wait_seconds": wait }));
+            .json(&body);
         if kind == Kind::Renew {
             request = request.json(&json!({}));
+        } else if kind == Kind::Handover {
+            request = request.json(&json!({ "ttl_seconds": ttl, "owner": owner }));
         } else if kind == Kind::Release {
             request = request.body("");
         }
@@ -285,7 +377,7 @@ impl Client {
     /// takes no Idempotency-Key: a retried acquire that had been granted
     /// meets 409, and that lease just lapses.
     fn locklock_request(&self, kind: Kind, lock: u32, secret: &str) -> (reqwest::RequestBuilder, StatusCode) {
-        let url = format!("{}/lock/key/lock-{lock}", self.config.replicas[self.replica]);
+        let url = format!("{}/lock/key/lock-{lock}", self.replica_url());
         let (request, body, ok) = match kind {
             Kind::Acquire => {
                 let ttl = self.config.ttl.as_secs();
@@ -295,4 +387,16 @@ impl Client {
         };
         (request.bearer_auth(&self.config.key).json(&body), ok)
     }
+}
+
+/// A stretch of work under a lease.
+async fn work() {
+    let millis = rand::thread_rng().gen_range(20..80);
+    tokio::time::sleep(Duration::from_millis(millis)).await;
+}
+
+/// SHA-256 of a lock token in hex, as `lock_events.token_hash` holds it.
+pub fn token_hash(token: &str) -> String {
+    let hash = leasehold::domain::LockToken::presented(token).hash();
+    hash.0.iter().map(|b| format!("{b:02x}")).collect()
 }

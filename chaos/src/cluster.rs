@@ -84,13 +84,19 @@ impl Postgres {
         let mut conn = PgConnection::connect(&self.url("postgres")).await?;
         sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut conn).await?;
         sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut conn).await?;
-        let pool = sqlx::PgPool::connect(&self.url(name)).await?;
-        leasehold::store::schema::apply_migrations(&pool).await?;
-        admin::create_account(&pool, name, Plan::Business).await?;
-        let key = admin::create_key(&pool, name, Role::Client, None).await?;
-        pool.close().await;
-        Ok(key.key)
+        provision(&self.url(name), name).await
     }
+}
+
+/// Migrates the database at `url` and creates a business account `account`;
+/// returns a client key for it.
+pub async fn provision(url: &str, account: &str) -> anyhow::Result<String> {
+    let pool = sqlx::PgPool::connect(url).await?;
+    leasehold::store::schema::apply_migrations(&pool).await?;
+    admin::create_account(&pool, account, Plan::Business).await?;
+    let key = admin::create_key(&pool, account, Role::Client, None).await?;
+    pool.close().await;
+    Ok(key.key)
 }
 
 /// One `leasehold serve` process on a fixed port.
@@ -120,6 +126,13 @@ impl Replica {
             .env("LEASEHOLD_LISTEN", format!("127.0.0.1:{}", self.port))
             .env("LEASEHOLD_HTTP__WORKERS", "2")
             .env("LEASEHOLD_DATABASE__MAX_CONNECTIONS", "8")
+            // Every client shares one key, whose plan allows 500 requests/s
+            // per replica; after a replica kill the clients crowd the others
+            // past it, and 429s on releases leave leases to lapse and starve
+            // the locks. The limiter still runs on every request, as the
+            // bench's does, but never refuses.
+            .env("LEASEHOLD_RATE_LIMIT__BUSINESS__PER_SECOND", "100000")
+            .env("LEASEHOLD_RATE_LIMIT__BUSINESS__BURST", "100000")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)

@@ -2,17 +2,21 @@
 //! private PostgreSQL, 32 client processes on 16 locks with a 2 s TTL, a
 //! nemesis (replica SIGKILL, client SIGSTOP, PostgreSQL immediate restart,
 //! backend termination, a proxy that drops or delays traffic), and a checker
-//! over the recorded history.
+//! over the recorded history. `run --ha` runs the workload against a Patroni
+//! cluster with database faults instead (see `ha`).
 
 mod checker;
 mod client;
 mod clock;
 mod cluster;
+mod ha;
 mod history;
 mod nemesis;
 mod proxy;
 mod resource;
 mod run;
+mod set_trail;
+mod workload;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -36,6 +40,8 @@ enum Command {
     Client {
         #[arg(long)]
         id: u32,
+        #[arg(long, value_enum)]
+        role: client::Role,
         #[arg(long, value_delimiter = ',')]
         replicas: Vec<String>,
         #[arg(long)]
@@ -56,15 +62,20 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Run(args) => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            let passed = runtime.block_on(run::run(args))?;
+            let passed = if args.ha {
+                runtime.block_on(ha::run::run(args))?
+            } else {
+                runtime.block_on(run::run(args))?
+            };
             std::process::exit(if passed { 0 } else { 1 });
         }
-        Command::Client { id, replicas, resource_port, locks, ttl_seconds, until, out } => {
+        Command::Client { id, role, replicas, resource_port, locks, ttl_seconds, until, out } => {
             // The key comes from the environment, not the command line, so
             // that it does not show in `ps`.
             let key = std::env::var("CHAOS_KEY")?;
             let config = client::ClientConfig {
                 id,
+                role,
                 replicas,
                 key,
                 resource_port,

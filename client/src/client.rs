@@ -12,7 +12,9 @@ use tokio::time::Instant;
 
 use crate::error::{self, Error};
 use crate::lock::LockRequest;
+use crate::lock_set::LockSetRequest;
 use crate::retry::Backoff;
+use crate::semaphore::SemaphoreRequest;
 
 /// A Leasehold server and the API key to use with it. Cheap to clone: clones
 /// share one connection pool.
@@ -143,6 +145,21 @@ impl Client {
     /// set one), to acquire, read, renew or release.
     pub fn lock(&self, name: impl Into<String>) -> LockRequest {
         LockRequest::new(self.clone(), name.into())
+    }
+
+    /// The semaphore called `name`, which admits up to `limit` holders at
+    /// once (1 to 10,000; every holder must ask with the same limit).
+    pub fn semaphore(&self, name: impl Into<String>, limit: u32) -> SemaphoreRequest {
+        SemaphoreRequest::new(self.clone(), name.into(), limit)
+    }
+
+    /// The locks `names` (2 to 64), to acquire all together or not at all.
+    pub fn lock_set<I, S>(&self, names: I) -> LockSetRequest
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        LockSetRequest::new(self.clone(), names.into_iter().map(Into::into).collect())
     }
 
     pub fn base_url(&self) -> &str {

@@ -66,9 +66,9 @@ impl fmt::Display for LostReason {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// Someone else holds the lock, or it is free but promised to earlier
-    /// waiters (409 `lock_held`).
-    #[error("the lock is held{}", until(.expires_at))]
+    /// Someone else holds the lock (or, for a lock set, some of its locks),
+    /// or it is free but promised to earlier waiters (409 `lock_held`).
+    #[error("the lock is held{}{}", members(.held), until(.expires_at))]
     Held {
         /// When the holder's lease expires, if the server says.
         expires_at: Option<DateTime<Utc>>,
@@ -78,8 +78,28 @@ pub enum Error {
         owner: Option<String>,
         /// How many waiters are ahead (a lock free but reserved for them).
         waiters: Option<i64>,
+        /// A lock set's locks that are held (none for a single lock).
+        held: Vec<String>,
         /// When the server suggests trying again.
         retry_after: Option<Duration>,
+    },
+    /// Every place in the semaphore is held or promised to earlier waiters
+    /// (409 `semaphore_full`).
+    #[error("the semaphore is full")]
+    SemaphoreFull {
+        /// Its limit and live holders, where the server says.
+        limit: Option<u32>,
+        holders: Option<i64>,
+        /// When the server suggests trying again.
+        retry_after: Option<Duration>,
+    },
+    /// The semaphore is held under a different limit than the one asked for
+    /// (409 `limit_mismatch`): every holder must agree on it.
+    #[error("limit mismatch: {message}")]
+    LimitMismatch {
+        /// The live semaphore's limit, where the server says.
+        limit: Option<u32>,
+        message: String,
     },
     /// Too many requests (429): retried within the retry budget first.
     #[error("rate limited by the server")]
@@ -124,11 +144,20 @@ impl Error {
     }
 }
 
+fn members(held: &[String]) -> String {
+    if held.is_empty() {
+        return String::new();
+    }
+    format!(" ({})", held.join(", "))
+}
+
 fn until(expires_at: &Option<DateTime<Utc>>) -> String {
     expires_at.map(|t| format!(" until {}", t.to_rfc3339())).unwrap_or_default()
 }
 
-/// `{"error": {"code", "message", "reason"?}, "lock"?: {...}}`
+/// `{"error": {"code", "message", "reason"?}, "lock"?: {...}, ...}`, with
+/// what a conflict's kind adds: `waiters`, a semaphore's `limit` and
+/// `holders`, a lock set's `held` members.
 #[derive(Debug, Deserialize)]
 pub(crate) struct ErrorBody {
     pub error: ErrorDetail,
@@ -138,6 +167,12 @@ pub(crate) struct ErrorBody {
     pub waiters: Option<i64>,
     #[serde(default)]
     pub expires_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+    #[serde(default)]
+    pub holders: Option<i64>,
+    #[serde(default)]
+    pub held: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -173,9 +208,14 @@ pub(crate) fn from_response(status: u16, retry_after: Option<Duration>, body: &[
                 fencing_token: holder.as_ref().map(|h| h.fencing_token),
                 owner: holder.and_then(|h| h.owner),
                 waiters: parsed.waiters,
+                held: parsed.held,
                 retry_after,
             }
         }
+        (409, "semaphore_full") => {
+            Error::SemaphoreFull { limit: parsed.limit, holders: parsed.holders, retry_after }
+        }
+        (409, "limit_mismatch") => Error::LimitMismatch { limit: parsed.limit, message },
         (410, _) => Error::LeaseLost { reason: LostReason::from_server(reason.as_deref()) },
         (404, "lock_not_held") => Error::NotHeld,
         (404, "namespace_not_found") => Error::NamespaceNotFound,
@@ -228,6 +268,32 @@ mod tests {
         let body = br#"{"error":{"code":"lock_held","message":"reserved"},"waiters":2}"#;
         let err = from_response(409, Some(Duration::from_secs(1)), body);
         assert!(matches!(err, Error::Held { waiters: Some(2), expires_at: None, .. }), "{err:?}");
+    }
+
+    #[test]
+    fn a_full_semaphore_says_when_to_try_again() {
+        let body = br#"{"error":{"code":"semaphore_full","message":"full"},"limit":3,"holders":3}"#;
+        let err = from_response(409, Some(Duration::from_secs(2)), body);
+        let two = Some(Duration::from_secs(2));
+        assert!(
+            matches!(err, Error::SemaphoreFull { limit: Some(3), holders: Some(3), retry_after } if retry_after == two),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_different_limit_is_a_limit_mismatch() {
+        let body = br#"{"error":{"code":"limit_mismatch","message":"its limit is 3"},"limit":3}"#;
+        let err = from_response(409, None, body);
+        assert!(matches!(&err, Error::LimitMismatch { limit: Some(3), .. }), "{err:?}");
+    }
+
+    #[test]
+    fn a_held_lock_set_names_its_held_members() {
+        let body = br#"{"error":{"code":"lock_held","message":"held: b, c"},"held":["b","c"]}"#;
+        let err = from_response(409, None, body);
+        assert!(matches!(&err, Error::Held { held, .. } if held == &["b", "c"]), "{err:?}");
+        assert_eq!(err.to_string(), "the lock is held (b, c)");
     }
 
     #[test]

@@ -10,6 +10,10 @@
 //!   does not become a double acquire or a spurious "lost";
 //! - errors are types you can match: [`Error::Held`], [`Error::LeaseLost`]
 //!   with its [`LostReason`], [`Error::Unauthorized`], [`Error::Unavailable`], …
+//! - besides exclusive locks: shared (read) locks ([`LockRequest::shared`]),
+//!   semaphores ([`Client::semaphore`]) and lock sets acquired all or
+//!   nothing ([`Client::lock_set`]), each with a guard that heartbeats the
+//!   same way.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -46,17 +50,37 @@
 //! # }
 //! ```
 //!
-//! The guard's background work needs a Tokio runtime; dropping a guard
-//! releases the lock only while that runtime is still running (otherwise
+//! A semaphore admits up to its limit, a lock set takes every lock or none:
+//!
+//! ```no_run
+//! # async fn demo(client: leasehold_client::Client) -> Result<(), leasehold_client::Error> {
+//! use std::time::Duration;
+//! let place = client.semaphore("gpu-pool", 4).wait(Duration::from_secs(30)).acquire().await?;
+//! let both = client.lock_set(["account:17", "account:42"]).acquire().await?;
+//! let from = both.fencing_token("account:17");
+//! # drop((place, both, from)); Ok(()) }
+//! ```
+//!
+//! The guards' background work needs a Tokio runtime; dropping a guard
+//! releases the lease only while that runtime is still running (otherwise
 //! the lease lapses at its expiry).
 
 mod client;
+mod endpoint;
 mod error;
 mod guard;
+mod held;
+mod holders;
 mod lock;
+mod lock_set;
 mod retry;
+mod semaphore;
+mod waiting;
 
 pub use client::{Client, ClientBuilder};
 pub use error::{Error, LostReason};
 pub use guard::LockGuard;
+pub use holders::{Holder, LockHolders, Mode};
 pub use lock::{Lease, LockRequest, LockToken};
+pub use lock_set::{LockSet, LockSetGuard, LockSetRequest, SetMember};
+pub use semaphore::{Permit, SemaphoreGuard, SemaphoreRequest, SemaphoreState};

@@ -7,11 +7,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
-use tokio::time::Instant;
 
-use crate::client::{Answer, Call, Client};
-use crate::error::{Error, LostReason};
+use crate::client::{Call, Client};
+use crate::endpoint::{whole_seconds, Endpoint};
+use crate::error::Error;
 use crate::guard::LockGuard;
+use crate::holders::{Holder, LockHolders, Mode};
+use crate::waiting::acquire_within;
 
 /// A lease as the server describes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,6 +34,17 @@ pub struct Lease {
     /// How many clients wait for this lock (in a status read).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiters: Option<i64>,
+    /// Exclusive or shared, where the server says. A shared lock's status
+    /// describes its holders as a whole: the latest grant's fencing token,
+    /// the last expiry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+    /// A shared lock's every holder (in a status read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holders: Option<Vec<Holder>>,
+    /// The lock set the lease belongs to, if any (in a status read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_id: Option<String>,
 }
 
 /// The secret that renews and releases a lease. Its `Debug` hides it.
@@ -63,10 +76,6 @@ pub(crate) struct Grant {
     pub lock_token: String,
 }
 
-/// The longest wait asked of the server in one request (the default plans'
-/// limit); a longer [`LockRequest::wait`] asks again for the rest.
-const MAX_SERVER_WAIT: Duration = Duration::from_secs(30);
-
 /// A lock by name, with the options an acquire uses. Made by
 /// [`Client::lock`].
 #[derive(Debug, Clone)]
@@ -79,11 +88,36 @@ pub struct LockRequest {
     wait: Option<Duration>,
     owner: Option<String>,
     metadata: Option<serde_json::Value>,
+    mode: Mode,
+}
+
+impl From<Lease> for LockHolders {
+    fn from(lease: Lease) -> Self {
+        // An exclusive lock's one holder is its lease.
+        let holders = lease.holders.unwrap_or_else(|| {
+            vec![Holder {
+                fencing_token: lease.fencing_token,
+                owner: lease.owner,
+                acquired_at: lease.acquired_at,
+                expires_at: lease.expires_at,
+            }]
+        });
+        Self { mode: lease.mode.unwrap_or(Mode::Exclusive), holders }
+    }
 }
 
 impl LockRequest {
     pub(crate) fn new(client: Client, name: String) -> Self {
-        Self { client, namespace: None, name, ttl: None, wait: None, owner: None, metadata: None }
+        Self {
+            client,
+            namespace: None,
+            name,
+            ttl: None,
+            wait: None,
+            owner: None,
+            metadata: None,
+            mode: Mode::Exclusive,
+        }
     }
 
     /// The namespace (default: the API key's own).
@@ -117,6 +151,19 @@ impl LockRequest {
         self
     }
 
+    /// Acquires a shared (read) lease instead of an exclusive one: any
+    /// number of shared holders at once, each with its own token, fencing
+    /// token and lease, while an exclusive holder excludes them all.
+    pub fn shared(self) -> Self {
+        self.mode(Mode::Shared)
+    }
+
+    /// The mode an acquire asks for (default: exclusive).
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -126,28 +173,7 @@ impl LockRequest {
     /// waiters fairly where it supports waiting; otherwise this polls,
     /// guided by the server's `Retry-After`.
     pub async fn acquire(self) -> Result<LockGuard, Error> {
-        let Some(wait) = self.wait.filter(|w| !w.is_zero()) else {
-            return self.try_acquire().await;
-        };
-        let deadline = Instant::now() + wait;
-        let mut poll = Duration::from_millis(50);
-        let mut server_waits = true;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let ask = if server_waits { left.min(MAX_SERVER_WAIT) } else { Duration::ZERO };
-            match self.acquire_once(ask).await {
-                // A plan that allows less waiting per request: poll instead.
-                Err(Error::Invalid { code, .. }) if code == "invalid_wait" && server_waits => {
-                    server_waits = false;
-                }
-                Err(Error::Held { retry_after, .. }) if !left.is_zero() => {
-                    let pause = retry_after.unwrap_or(poll).min(poll).min(left);
-                    poll = (poll * 2).min(Duration::from_secs(1));
-                    tokio::time::sleep(pause).await;
-                }
-                outcome => return outcome,
-            }
-        }
+        acquire_within(self.wait, |wait| self.acquire_once(wait)).await
     }
 
     /// One attempt to acquire, without waiting: [`Error::Held`] if the lock
@@ -157,7 +183,7 @@ impl LockRequest {
     }
 
     async fn acquire_once(&self, wait: Duration) -> Result<LockGuard, Error> {
-        let mut call = Call::new(Method::POST, self.path("")).idempotent();
+        let mut call = Call::new(Method::POST, self.endpoint().path).idempotent();
         call.body = Some(self.acquire_body());
         if !wait.is_zero() {
             // As a query parameter: a server without waiting ignores it and
@@ -181,33 +207,31 @@ impl LockRequest {
         if let Some(metadata) = &self.metadata {
             body.insert("metadata".into(), metadata.clone());
         }
+        // Only when shared, so an exclusive acquire reads as it always has.
+        if self.mode == Mode::Shared {
+            body.insert("mode".into(), "shared".into());
+        }
         body.into()
     }
 
-    /// The lock's current lease, or [`Error::NotHeld`].
+    /// The lock's current lease, or [`Error::NotHeld`]. A lock held shared
+    /// has several, in [`Lease::holders`]; [`holders`](Self::holders) reads
+    /// every lock's the same way.
     pub async fn status(&self) -> Result<Lease, Error> {
-        self.client.send(&Call::new(Method::GET, self.path(""))).await?.parse()
+        self.client.send(&Call::new(Method::GET, self.endpoint().path)).await?.parse()
+    }
+
+    /// The lock's mode and every holder's lease, or [`Error::NotHeld`].
+    pub async fn holders(&self) -> Result<LockHolders, Error> {
+        Ok(self.status().await?.into())
     }
 
     /// Renews the lease `token` stands for, for `ttl` (default: its own).
     /// [`LockGuard`] does this for you; this is for holders that keep the
     /// token elsewhere (`leasehold lock renew`).
     pub async fn renew(&self, token: &LockToken, ttl: Option<Duration>) -> Result<Lease, Error> {
-        let answer = self.renew_answer(token, ttl).await?;
+        let answer = self.endpoint().renew_answer(token, ttl).await?;
         answer.parse()
-    }
-
-    pub(crate) async fn renew_answer(
-        &self,
-        token: &LockToken,
-        ttl: Option<Duration>,
-    ) -> Result<Answer, Error> {
-        let mut call = Call::new(Method::POST, self.path("/renew")).idempotent();
-        call.lock_token = Some(token.expose().to_owned());
-        if let Some(ttl) = ttl {
-            call.body = Some(serde_json::json!({ "ttl_seconds": whole_seconds(ttl) }));
-        }
-        self.client.send(&call).await
     }
 
     /// Ends the lease `token` stands for and grants the next one in the
@@ -219,7 +243,7 @@ impl LockRequest {
         owner: Option<&str>,
         ttl: Option<Duration>,
     ) -> Result<(Lease, LockToken), Error> {
-        let mut call = Call::new(Method::POST, self.path("/handover")).idempotent();
+        let mut call = Call::new(Method::POST, format!("{}/handover", self.endpoint().path)).idempotent();
         call.lock_token = Some(token.expose().to_owned());
         let mut body = serde_json::Map::new();
         if let Some(owner) = owner {
@@ -237,7 +261,7 @@ impl LockRequest {
     /// by `leasehold lock acquire`): renews it once and heartbeats it from
     /// then on, as if this process had acquired it.
     pub async fn adopt(self, token: LockToken) -> Result<LockGuard, Error> {
-        let answer = self.renew_answer(&token, None).await?;
+        let answer = self.endpoint().renew_answer(&token, None).await?;
         let lease: Lease = answer.parse()?;
         let grant = Grant { lease, lock_token: token.expose().to_owned() };
         Ok(LockGuard::start(self, grant, answer.sent))
@@ -248,45 +272,12 @@ impl LockRequest {
     /// a transient error means the outcome is unknown (the lease lapses at
     /// its expiry if the release did not happen).
     pub async fn release(&self, token: &LockToken) -> Result<(), Error> {
-        let mut call = Call::new(Method::DELETE, self.path("")).idempotent();
-        call.lock_token = Some(token.expose().to_owned());
-        let answer = self.client.send(&call).await?;
-        if answer.is_success() {
-            return Ok(());
-        }
-        match answer.error() {
-            // An earlier attempt whose answer was lost did the release (a
-            // server without Idempotency-Key support says so this way).
-            Error::LeaseLost { reason: LostReason::Released } if answer.retried => Ok(()),
-            other => Err(other),
-        }
+        self.endpoint().release(token).await
     }
 
-    fn path(&self, suffix: &str) -> String {
-        let name = encode_segment(&self.name);
-        match &self.namespace {
-            Some(ns) => format!("/v1/namespaces/{}/locks/{name}{suffix}", encode_segment(ns)),
-            None => format!("/v1/locks/{name}{suffix}"),
-        }
+    pub(crate) fn endpoint(&self) -> Endpoint {
+        Endpoint::named(self.client.clone(), self.namespace.as_deref(), "locks", &self.name)
     }
-}
-
-fn whole_seconds(d: Duration) -> u64 {
-    d.as_secs() + u64::from(d.subsec_nanos() > 0)
-}
-
-/// Percent-encodes everything but unreserved characters, so a name can
-/// never change the route (`a/renew`) however it is spelled.
-fn encode_segment(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    for b in raw.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b':' | b'@') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -294,20 +285,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_name_cannot_change_the_route() {
-        assert_eq!(encode_segment("a/renew"), "a%2Frenew");
-        assert_eq!(encode_segment("jobs:nightly@host-1.x_y"), "jobs:nightly@host-1.x_y");
-        assert_eq!(encode_segment("a b?"), "a%20b%3F");
-    }
-
-    #[test]
-    fn ttls_round_up_to_whole_seconds() {
-        assert_eq!(whole_seconds(Duration::from_millis(1500)), 2);
-        assert_eq!(whole_seconds(Duration::from_secs(30)), 30);
-    }
-
-    #[test]
     fn a_lock_token_does_not_show_in_debug_output() {
         assert_eq!(format!("{:?}", LockToken::new("secret")), "LockToken(<redacted>)");
+    }
+
+    #[test]
+    fn an_exclusive_locks_one_holder_is_its_lease() {
+        let body = serde_json::json!({"namespace": "a", "name": "b", "fencing_token": 7, "owner": "me",
+            "acquired_at": "2026-01-01T00:00:00Z", "expires_at": "2026-01-01T00:01:00Z",
+            "ttl_seconds": 60, "mode": "exclusive"});
+        let holders = LockHolders::from(serde_json::from_value::<Lease>(body).unwrap());
+        assert_eq!(holders.mode, Mode::Exclusive);
+        assert_eq!(holders.holders.len(), 1);
+        assert_eq!((holders.holders[0].fencing_token, holders.holders[0].owner.as_deref()), (7, Some("me")));
+    }
+
+    #[test]
+    fn only_a_shared_acquire_names_its_mode() {
+        let client = Client::new("http://127.0.0.1:1", "k").unwrap();
+        let exclusive = client.lock("a").acquire_body();
+        let shared = client.lock("a").shared().acquire_body();
+        assert_eq!(exclusive.get("mode"), None);
+        assert_eq!(shared["mode"], "shared");
     }
 }

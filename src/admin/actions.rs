@@ -19,24 +19,7 @@ pub const MAX_ROTATION_GRACE_SECONDS: u32 = 7 * 24 * 3600;
 /// a new key out to every client, short enough to retire a leaked one.
 pub const DEFAULT_ROTATION_GRACE_SECONDS: u32 = 24 * 3600;
 
-/// Who acts, as the admin log records it.
-#[derive(Debug, Clone)]
-pub struct Actor {
-    /// The acting key; `None` for the command line.
-    pub key_id: Option<String>,
-    pub account_id: Option<i64>,
-    /// The peer address, or `cli:<user>`.
-    pub source: String,
-    pub request_id: Option<String>,
-}
-
-impl Actor {
-    /// The command line, as the operating-system user running it.
-    pub fn command_line() -> Self {
-        let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-        Self { key_id: None, account_id: None, source: format!("cli:{user}"), request_id: None }
-    }
-}
+pub use crate::domain::Actor;
 
 async fn record(
     conn: &mut PgConnection,

@@ -168,9 +168,7 @@ impl Authenticator {
     }
 
     async fn find_active(&self, id: &KeyId) -> Result<Option<ActiveKey>, StoreError> {
-        tokio::time::timeout(self.db_timeout, store::keys::find_active(&self.pool, id))
-            .await
-            .unwrap_or(Err(StoreError::TimedOut))
+        store::bounded(self.db_timeout, store::keys::find_active(&self.pool, id)).await
     }
 }
 

@@ -74,7 +74,7 @@ fn parse_role(s: &str) -> Result<Role, String> {
 }
 
 pub async fn run(settings: &Settings, command: AdminCommand) -> anyhow::Result<()> {
-    let pool = startup::connect(settings)?;
+    let pool = startup::connect(settings).await?.pool;
     startup::ensure_schema(&pool, false).await?;
     // Changes made here are logged like the admin API's, as the OS user.
     let actor = Actor::command_line();

@@ -50,7 +50,8 @@ async fn start_private_postgres(
 }
 
 async fn serve(settings: &Settings) -> anyhow::Result<()> {
-    let pool = startup::connect(settings)?;
+    let database = startup::connect(settings).await?;
+    let pool = database.pool.clone();
     schema::apply_migrations(&pool).await.context("migrating the dev database")?;
     match admin::create_account(&pool, DEV_ACCOUNT, Plan::Business).await {
         Ok(_) | Err(AdminError::Store(StoreError::Duplicate(_))) => {}
@@ -60,7 +61,7 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
     let client_key = admin::create_key(&pool, DEV_ACCOUNT, Role::Client, None).await?;
     let listener = TcpListener::bind(settings.listen)
         .with_context(|| format!("cannot listen on {}; pass --listen ADDR", settings.listen))?;
-    let app = Application::serve(settings, pool, listener)?;
+    let app = Application::serve(settings, database, listener)?;
     let base = format!("http://{}", settings.listen);
     let database = settings.database_url.as_ref().map(|u| u.expose_secret().to_owned()).unwrap_or_default();
     println!(

@@ -1,9 +1,13 @@
-//! The command line: `serve`, `migrate`, `dev` and `admin`.
+//! The command line: `serve`, `migrate`, `dev` and `admin`, and the client
+//! commands `audit`, `lock` and `semaphore`.
 
 mod admin;
 mod audit;
 mod dev;
 mod lock;
+mod remote;
+mod semaphore;
+mod supervise;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -59,6 +63,9 @@ enum Command {
     /// while holding one (`lock run`).
     #[command(subcommand)]
     Lock(lock::LockCommand),
+    /// Run a command while holding a place in a semaphore (`semaphore run`).
+    #[command(subcommand)]
+    Semaphore(semaphore::SemaphoreCommand),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -66,6 +73,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     // LEASEHOLD_API_KEY are theirs, not settings).
     let command = match cli.command {
         Command::Lock(command) => return lock::run(command).await,
+        Command::Semaphore(command) => return semaphore::run(command).await,
         command => command,
     };
     let mut settings = Settings::load(cli.config.as_deref())?;
@@ -81,7 +89,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate => {
-            let pool = startup::connect(&settings)?;
+            let pool = startup::connect(&settings).await?.pool;
             crate::store::schema::apply_migrations(&pool).await?;
             println!("migrations applied");
             Ok(())
@@ -92,7 +100,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Admin(command) => admin::run(&settings, command).await,
         Command::Audit(args) => audit::run(args).await,
-        Command::Lock(_) => unreachable!("client commands return above"),
+        Command::Lock(_) | Command::Semaphore(_) => unreachable!("client commands return above"),
     }
 }
 

@@ -1,15 +1,19 @@
 //! An account's page: plan, namespaces, keys by id (never secrets) and the
-//! leases it holds now.
+//! leases and semaphore permits it holds now.
 
 use actix_web::web::{Data, Path};
 use actix_web::HttpResponse;
 use maud::html;
 
-use super::layout::{self, encode, lock_href};
+use super::layout::{self, encode, lock_href, semaphore_href};
 use super::session::SignedIn;
 use super::ConsoleError;
 use crate::http::admin::details;
 use crate::http::AppState;
+use crate::store::console_reads;
+
+/// As many permits as `details` lists live locks.
+const PERMITS: i64 = 1000;
 
 pub async fn show(
     state: Data<AppState>,
@@ -17,6 +21,7 @@ pub async fn show(
     path: Path<String>,
 ) -> Result<HttpResponse, ConsoleError> {
     let account = details(&state, &path).await?;
+    let permits = state.db(console_reads::account_permits(&state.pool, account.account.id, PERMITS)).await?;
     let title = format!("Account {}", account.account.name);
     let body = html! {
         h1 { (title) }
@@ -71,6 +76,26 @@ pub async fn show(
                             td { (lock.owner.as_deref().unwrap_or("")) }
                             td { (layout::time(lock.acquired_at)) }
                             td { (layout::time(lock.expires_at)) }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Semaphore permits" }
+        @if permits.is_empty() {
+            p { "None." }
+        } @else {
+            table {
+                caption { "Permits this account holds now (times in UTC)" }
+                thead { tr { @for h in ["Semaphore", "Fencing token", "Owner", "Acquired", "Expires"] { th scope="col" { (h) } } } }
+                tbody {
+                    @for permit in &permits {
+                        tr {
+                            th scope="row" { a href=(semaphore_href(&permit.namespace, &permit.name)) { (permit.namespace) "/" (permit.name) } }
+                            td { (permit.holder.fencing_token) }
+                            td { (permit.holder.owner.as_deref().unwrap_or("")) }
+                            td { (layout::time(permit.holder.acquired_at)) }
+                            td { (layout::time(permit.holder.expires_at)) }
                         }
                     }
                 }

@@ -5,7 +5,7 @@ use actix_web::web::{Data, Query};
 use actix_web::HttpResponse;
 use maud::{html, Markup};
 
-use super::layout::{self, account_href, encode, lock_href};
+use super::layout::{self, account_href, encode, subject_href};
 use super::session::SignedIn;
 use super::ConsoleError;
 use crate::http::audit::{encode_cursor, parse_query, restrict};
@@ -15,7 +15,7 @@ use crate::store::audit::{self, AuditEvent};
 const EVENTS: [&str; 5] = ["acquired", "renewed", "released", "expired", "force_released"];
 const FIELDS: [(&str, &str, &str); 7] = [
     ("namespace", "Namespace", ""),
-    ("name", "Lock name", ""),
+    ("name", "Name", "of a lock or semaphore"),
     ("account", "Account", ""),
     ("key_id", "Key id", "16 hex digits"),
     ("fencing_token", "Fencing token", ""),
@@ -61,6 +61,7 @@ fn value<'a>(params: &'a [(String, String)], key: &str) -> &'a str {
 
 fn form(params: &[(String, String)]) -> Markup {
     let order = value(params, "order");
+    let kind = value(params, "kind");
     html! {
         h1 { "Audit search" }
         form.filters method="get" action="/console/audit" role="search" {
@@ -81,6 +82,14 @@ fn form(params: &[(String, String)]) -> Markup {
                 }
             }
             p {
+                label for="kind" { "Kind" }
+                select #kind name="kind" {
+                    option value="" { "Locks and semaphores" }
+                    option value="lock" selected[kind == "lock"] { "Locks" }
+                    option value="semaphore" selected[kind == "semaphore"] { "Semaphores" }
+                }
+            }
+            p {
                 label for="order" { "Order" }
                 select #order name="order" {
                     option value="desc" selected[order != "asc"] { "Newest first" }
@@ -96,7 +105,15 @@ fn form(params: &[(String, String)]) -> Markup {
     }
 }
 
-/// Events as a table, with links to each lock and account.
+/// What an event is about, as support says it.
+fn kind(event: &AuditEvent) -> &str {
+    match (event.kind.as_str(), event.mode.as_str()) {
+        ("lock", "shared") => "shared lock",
+        (kind, _) => kind,
+    }
+}
+
+/// Events as a table, with links to each lock or semaphore and account.
 pub fn events_table(events: &[AuditEvent], caption: &str) -> Markup {
     html! {
         @if events.is_empty() {
@@ -106,7 +123,10 @@ pub fn events_table(events: &[AuditEvent], caption: &str) -> Markup {
                 caption { (caption) " (times in UTC)" }
                 thead {
                     tr {
-                        @for heading in ["Time", "Event", "Lock", "Fencing token", "Account", "Key id", "Owner", "Lease expiry", "Reason"] {
+                        @for heading in [
+                            "Time", "Event", "Kind", "Name", "Lock set", "Fencing token", "Account", "Key id",
+                            "Owner", "Lease expiry", "Reason",
+                        ] {
                             th scope="col" { (heading) }
                         }
                     }
@@ -116,7 +136,9 @@ pub fn events_table(events: &[AuditEvent], caption: &str) -> Markup {
                         tr {
                             td { (layout::time(e.occurred_at)) }
                             td { (e.event) }
-                            td { a href=(lock_href(&e.namespace, &e.name)) { (e.namespace) "/" (e.name) } }
+                            td { (kind(e)) }
+                            td { a href=(subject_href(&e.kind, &e.namespace, &e.name)) { (e.namespace) "/" (e.name) } }
+                            td { @if let Some(set) = e.set_id { code { (set) } } }
                             td { (e.fencing_token) }
                             td {
                                 @if let Some(account) = &e.account {

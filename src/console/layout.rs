@@ -104,6 +104,18 @@ pub fn lock_href(namespace: &str, name: &str) -> String {
     format!("/console/locks/{}/{}", encode(namespace), encode(name))
 }
 
+pub fn semaphore_href(namespace: &str, name: &str) -> String {
+    format!("/console/semaphores/{}/{}", encode(namespace), encode(name))
+}
+
+/// The page of what an audit event is about: a lock or a semaphore.
+pub fn subject_href(kind: &str, namespace: &str, name: &str) -> String {
+    match kind {
+        "semaphore" => semaphore_href(namespace, name),
+        _ => lock_href(namespace, name),
+    }
+}
+
 pub fn account_href(account: &str) -> String {
     format!("/console/accounts/{}", encode(account))
 }

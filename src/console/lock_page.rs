@@ -1,25 +1,29 @@
-//! A lock's page: its current lease and waiters, its leases as a timeline
-//! (held how long, ended how), its recent events, and for admins a form to
-//! force-release it.
+//! A lock's page: its current lease (or a shared lock's readers), waiters
+//! and lock set, its leases as a timeline (held how long, ended how), its
+//! recent events, and for admins a form to force-release it.
 
 use actix_web::web::{Data, Form, Path, Query};
 use actix_web::{HttpRequest, HttpResponse};
 use maud::{html, Markup};
 use serde::Deserialize;
-use tracing_actix_web::RequestId;
+use uuid::Uuid;
 
+use super::address::readable;
 use super::audit_page::events_table;
+use super::holders_table::holders_table;
 use super::layout::{self, account_href, encode, lock_href};
+use super::leases_table::leases_table;
 use super::session::SignedIn;
-use super::timeline::{self, Ending, Lease};
+use super::timeline;
 use super::{see_other, ConsoleError};
-use crate::admin::actions;
-use crate::domain::{LockName, NamespaceName};
+use crate::domain::{LockMode, LockName, NamespaceName};
 use crate::http::admin::{actor, parse_reason};
 use crate::http::AppState;
-use crate::store::audit::{self, AuditQuery, Order};
-use crate::store::{accounts, waiters};
-use crate::tenancy::Access;
+use crate::leases::ForceRelease;
+use crate::store::accounts;
+use crate::store::audit::{self, AuditQuery};
+use crate::store::console_reads::{self, LiveHolder};
+use crate::store::waiters::{self, LockState};
 
 const HISTORY: i64 = 200;
 
@@ -28,35 +32,14 @@ pub struct Notice {
     notice: Option<String>,
 }
 
-async fn target(
-    state: &AppState,
-    user: &SignedIn,
-    ns: &str,
-    name: &str,
-) -> Result<(NamespaceName, LockName), ConsoleError> {
-    let not_found = || ConsoleError::NotFound(format!("there is no lock {ns}/{name}"));
-    let namespace = NamespaceName::parse(ns).map_err(|_| not_found())?;
-    let name = LockName::parse(name).map_err(|_| not_found())?;
-    let namespace = state
-        .namespaces
-        .authorize(&user.principal, namespace, Access::Read)
-        .await
-        .map_err(|_| not_found())?;
-    Ok((namespace, name))
-}
-
 pub async fn show(
     state: Data<AppState>,
     user: SignedIn,
     path: Path<(String, String)>,
     Query(notice): Query<Notice>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let (namespace, name) = target(&state, &user, &path.0, &path.1).await?;
-    let current = state.db(waiters::lock_state(&state.pool, &namespace, &name)).await?;
-    let holder = match &current {
-        Some(c) => state.db(accounts::record_by_id(&state.pool, c.lock.account_id)).await?.map(|a| a.name),
-        None => None,
-    };
+    let (namespace, name) = readable(&state, &user, "lock", &path.0, &path.1).await?;
+    let current = held(&state, &namespace, &name).await?;
     let query = history_query(&namespace, &name);
     let history = state.db(audit::search(&state.pool, &query)).await?;
     let leases = timeline::leases(&history.events);
@@ -72,15 +55,7 @@ pub async fn show(
         }
         h2 { "Current state" }
         @if let Some(current) = &current {
-            dl.facts {
-                dt { "Held by" }
-                dd { @if let Some(holder) = &holder { a href=(account_href(holder)) { (holder) } } }
-                dt { "Owner" } dd { (current.lock.owner.as_deref().unwrap_or("—")) }
-                dt { "Fencing token" } dd { (current.lock.fencing_token) }
-                dt { "Acquired" } dd { (layout::time(current.lock.acquired_at)) }
-                dt { "Expires" } dd { (layout::time(current.lock.expires_at)) " (TTL " (current.lock.ttl_seconds) " s)" }
-                dt { "Waiters" } dd { (current.waiters) }
-            }
+            (current_state(current, namespace.as_str(), name.as_str()))
             @if user.is_admin() {
                 (release_form(&user, namespace.as_str(), name.as_str()))
             }
@@ -88,12 +63,12 @@ pub async fn show(
             p { "Not held." }
         }
         h2 { "Leases" }
-        (leases_table(&leases, now))
+        (leases_table(&leases, "Each lease of this lock, newest first", now))
         h2 { "Events" }
         (events_table(&history.events, "The most recent events of this lock, newest first"))
         @if history.next.is_some() {
             p.pager {
-                a href={ "/console/audit?namespace=" (encode(namespace.as_str())) "&name=" (encode(name.as_str())) } {
+                a href={ "/console/audit?namespace=" (encode(namespace.as_str())) "&name=" (encode(name.as_str())) "&kind=lock" } {
                     "All events of this lock"
                 }
             }
@@ -102,20 +77,92 @@ pub async fn show(
     Ok(layout::ok(layout::page(&title, Some(&user), body)))
 }
 
+/// A live lock with what its page shows beside the lease.
+struct Held {
+    state: LockState,
+    /// The account of an exclusive lease.
+    holder: Option<String>,
+    /// A shared lock's readers.
+    readers: Vec<LiveHolder>,
+    /// The lock set of a member, with its members while the set lives.
+    set: Option<(Uuid, Option<Vec<String>>)>,
+}
+
+async fn held(
+    state: &AppState,
+    namespace: &NamespaceName,
+    name: &LockName,
+) -> Result<Option<Held>, ConsoleError> {
+    let Some(lock_state) = state.db(waiters::lock_state(&state.pool, namespace, name)).await? else {
+        return Ok(None);
+    };
+    let (holder, readers) = match lock_state.lock.mode {
+        LockMode::Exclusive => {
+            let account = state.db(accounts::record_by_id(&state.pool, lock_state.lock.account_id)).await?;
+            (account.map(|a| a.name), Vec::new())
+        }
+        LockMode::Shared => {
+            (None, state.db(console_reads::lock_readers(&state.pool, namespace, name)).await?)
+        }
+    };
+    let set = match lock_state.lock.set_id {
+        Some(set_id) => Some((set_id, state.db(console_reads::set_members(&state.pool, set_id)).await?)),
+        None => None,
+    };
+    Ok(Some(Held { state: lock_state, holder, readers, set }))
+}
+
+fn current_state(held: &Held, namespace: &str, name: &str) -> Markup {
+    let lock = &held.state.lock;
+    html! {
+        dl.facts {
+            @match lock.mode {
+                LockMode::Exclusive => {
+                    dt { "Mode" } dd { "exclusive" }
+                    dt { "Held by" }
+                    dd { @if let Some(holder) = &held.holder { a href=(account_href(holder)) { (holder) } } }
+                    dt { "Owner" } dd { (lock.owner.as_deref().unwrap_or("—")) }
+                    dt { "Fencing token" } dd { (lock.fencing_token) }
+                    dt { "Acquired" } dd { (layout::time(lock.acquired_at)) }
+                    dt { "Expires" } dd { (layout::time(lock.expires_at)) " (TTL " (lock.ttl_seconds) " s)" }
+                }
+                LockMode::Shared => {
+                    dt { "Mode" } dd { "shared, by " (held.readers.len()) " readers" }
+                    dt { "Expires" } dd { (layout::time(lock.expires_at)) " (the last reader's lease)" }
+                }
+            }
+            dt { "Waiters" } dd { (held.state.waiters) }
+            @if let Some((set_id, members)) = &held.set {
+                dt { "Lock set" }
+                dd { code { (set_id) } (set_members(namespace, name, members.as_deref())) }
+            }
+        }
+        (holders_table(&held.readers, "Readers"))
+    }
+}
+
 fn history_query(namespace: &NamespaceName, name: &LockName) -> AuditQuery {
     AuditQuery {
         namespace: Some(namespace.as_str().to_owned()),
         name: Some(name.as_str().to_owned()),
-        account: None,
-        only_account_id: None,
-        key_id: None,
-        events: Vec::new(),
-        fencing_token: None,
-        since: None,
-        until: None,
-        order: Order::Desc,
-        after: None,
+        kind: Some("lock"),
         limit: HISTORY,
+        ..AuditQuery::default()
+    }
+}
+
+/// The set's other members, linked; a set released since the lock was read
+/// has none to show.
+fn set_members(namespace: &str, name: &str, members: Option<&[String]>) -> Markup {
+    let others: Vec<&String> = members.unwrap_or_default().iter().filter(|m| *m != name).collect();
+    html! {
+        @if !others.is_empty() {
+            ", with "
+            @for (i, other) in others.iter().enumerate() {
+                @if i > 0 { ", " }
+                a href=(lock_href(namespace, other)) { (other) }
+            }
+        }
     }
 }
 
@@ -133,52 +180,6 @@ fn release_form(user: &SignedIn, namespace: &str, name: &str) -> Markup {
     }
 }
 
-fn ending(lease: &Lease) -> Markup {
-    match &lease.ending {
-        Ending::Open => html! { "held now, or its end is older than this page" },
-        Ending::Released { key_id } => html! { "released by key " code { (key_id) } },
-        Ending::Expired => html! { span."ended-expired" { "expired" } " (not renewed in time)" },
-        Ending::ForceReleased { key_id, reason } => html! {
-            span."ended-force_released" { "force-released" } " by key " code { (key_id) }
-            @if let Some(reason) = reason { ": “" (reason) "”" }
-        },
-        Ending::Other(event) => html! { (event) },
-    }
-}
-
-fn leases_table(leases: &[Lease], now: chrono::DateTime<chrono::Utc>) -> Markup {
-    html! {
-        @if leases.is_empty() {
-            p { "No leases recorded." }
-        } @else {
-            table {
-                caption { "Each lease of this lock, newest first (times in UTC)" }
-                thead {
-                    tr {
-                        @for heading in ["Fencing token", "Acquired", "Account", "Key id", "Owner", "Renewals", "Held for", "How it ended"] {
-                            th scope="col" { (heading) }
-                        }
-                    }
-                }
-                tbody {
-                    @for lease in leases {
-                        tr {
-                            th scope="row" { (lease.fencing_token) }
-                            td { @if let Some(at) = lease.acquired_at { (layout::time(at)) } }
-                            td { @if let Some(a) = &lease.account { a href=(account_href(a)) { (a) } } }
-                            td { @if let Some(k) = &lease.key_id { code { (k) } } }
-                            td { (lease.owner.as_deref().unwrap_or("")) }
-                            td { (lease.renewals) }
-                            td { @if let Some(d) = lease.held_for(now) { (layout::duration(d)) } }
-                            td { (ending(lease)) }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
 #[derive(Deserialize)]
 pub struct ReleaseForm {
     csrf: String,
@@ -191,21 +192,21 @@ pub async fn force_release(
     user: SignedIn,
     path: Path<(String, String)>,
     Form(form): Form<ReleaseForm>,
-    request_id: RequestId,
 ) -> Result<HttpResponse, ConsoleError> {
     user.check_csrf(&form.csrf)?;
     if !user.is_admin() {
         return Err(ConsoleError::Forbidden("force release needs an admin key"));
     }
-    let (namespace, name) = target(&state, &user, &path.0, &path.1).await?;
+    let (namespace, name) = readable(&state, &user, "lock", &path.0, &path.1).await?;
     let page = lock_href(namespace.as_str(), name.as_str());
     let Ok(reason) = parse_reason(form.reason) else {
         return Ok(see_other(&format!("{page}?notice=reason")));
     };
-    let mut actor = actor(&req, &user.principal, &request_id);
+    let mut actor = actor(&req, &user.principal);
     actor.source.push_str(" (console)");
-    let released = actions::force_release(&state.pool, &actor, &namespace, name.as_str(), &reason);
-    let notice = match state.db(released).await.map_err(crate::http::error::ApiError::from)? {
+    let force = ForceRelease { namespace: &namespace, name: name.as_str(), reason: &reason };
+    let released = state.leases.force_release(&actor, force).await;
+    let notice = match released.map_err(crate::http::error::ApiError::from)? {
         Some(_) => "released",
         None => "not_held",
     };

@@ -4,11 +4,16 @@
 //! is stored); every form that changes something carries a CSRF token.
 
 mod account_page;
+mod address;
 mod audit_page;
 mod error;
+mod holders_table;
 mod layout;
+mod leases_table;
 mod lock_page;
+mod semaphore_page;
 mod session;
+mod sign_in;
 mod timeline;
 
 use actix_web::http::header;
@@ -22,16 +27,20 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(web::resource("/console/style.css").route(web::get().to(layout::stylesheet)))
         .service(
             web::resource("/console/login")
-                .route(web::get().to(session::login_form))
-                .route(web::post().to(session::login)),
+                .route(web::get().to(sign_in::login_form))
+                .route(web::post().to(sign_in::login)),
         )
-        .service(web::resource("/console/logout").route(web::post().to(session::logout)))
+        .service(web::resource("/console/logout").route(web::post().to(sign_in::logout)))
         .service(web::resource("/console/audit").route(web::get().to(audit_page::show)))
         .service(web::resource("/console/accounts/{account}").route(web::get().to(account_page::show)))
         .service(web::resource("/console/locks/{namespace}/{name}").route(web::get().to(lock_page::show)))
         .service(
             web::resource("/console/locks/{namespace}/{name}/release")
                 .route(web::post().to(lock_page::force_release)),
+        )
+        .service(
+            web::resource("/console/semaphores/{namespace}/{name}")
+                .route(web::get().to(semaphore_page::show)),
         );
 }
 

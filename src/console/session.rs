@@ -12,29 +12,27 @@ use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::web::{Data, Form};
-use actix_web::{FromRequest, HttpRequest, HttpResponse};
+use actix_web::web::Data;
+use actix_web::{FromRequest, HttpRequest};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use maud::html;
 use rand::RngCore;
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::{layout, see_other, ConsoleError};
-use crate::domain::{ApiKey, KeyId, Principal};
+use super::ConsoleError;
+use crate::domain::{KeyId, Principal};
 use crate::http::AppState;
 use crate::store::{console_sessions, keys};
 
-const SESSION_COOKIE: &str = "lh_session";
-const LOGIN_COOKIE: &str = "lh_login";
-const LOGIN_FORM_SECONDS: u64 = 900;
+pub(super) const SESSION_COOKIE: &str = "lh_session";
+pub(super) const LOGIN_COOKIE: &str = "lh_login";
+pub(super) const LOGIN_FORM_SECONDS: u64 = 900;
 
 /// A signed-in support or admin user.
 pub struct SignedIn {
     pub principal: Principal,
     pub csrf: String,
-    session_hash: [u8; 32],
+    pub(super) session_hash: [u8; 32],
 }
 
 impl SignedIn {
@@ -74,7 +72,7 @@ impl FromRequest for SignedIn {
     }
 }
 
-fn cookie(req: &HttpRequest, name: &str) -> Option<String> {
+pub(super) fn cookie(req: &HttpRequest, name: &str) -> Option<String> {
     let header = req.headers().get(header::COOKIE)?.to_str().ok()?;
     header
         .split(';')
@@ -83,113 +81,22 @@ fn cookie(req: &HttpRequest, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-fn hash(id: &str) -> [u8; 32] {
+pub(super) fn hash(id: &str) -> [u8; 32] {
     Sha256::digest(id.as_bytes()).into()
 }
 
-fn random_token() -> String {
+pub(super) fn random_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// Compares in time independent of where the first difference is.
-fn same(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn set_cookie(req: &HttpRequest, name: &str, value: &str, path: &str, max_age: u64) -> String {
+pub(super) fn set_cookie(req: &HttpRequest, name: &str, value: &str, path: &str, max_age: u64) -> String {
     let secure = if req.connection_info().scheme() == "https" { "; Secure" } else { "" };
     format!("{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}")
-}
-
-pub async fn login_form(req: HttpRequest) -> HttpResponse {
-    login_page(&req, &mut HttpResponse::Ok(), None)
-}
-
-fn login_page(
-    req: &HttpRequest,
-    response: &mut actix_web::HttpResponseBuilder,
-    error: Option<&str>,
-) -> HttpResponse {
-    let token = random_token();
-    response.insert_header((
-        header::SET_COOKIE,
-        set_cookie(req, LOGIN_COOKIE, &token, "/console/login", LOGIN_FORM_SECONDS),
-    ));
-    let body = html! {
-        h1 { "Sign in" }
-        @if let Some(error) = error {
-            p.error role="alert" { (error) }
-        }
-        form method="post" action="/console/login" {
-            input type="hidden" name="csrf" value=(token);
-            p {
-                label for="key" { "API key " span.hint { "(a support or admin key)" } }
-                input #key type="password" name="key" autocomplete="off" required;
-            }
-            p { button type="submit" { "Sign in" } }
-        }
-    };
-    layout::respond(response, &layout::page("Sign in", None, body))
-}
-
-#[derive(Deserialize)]
-pub struct LoginForm {
-    key: String,
-    csrf: String,
-}
-
-pub async fn login(
-    req: HttpRequest,
-    state: Data<AppState>,
-    Form(form): Form<LoginForm>,
-) -> Result<HttpResponse, ConsoleError> {
-    let paired = cookie(&req, LOGIN_COOKIE).is_some_and(|c| same(c.as_bytes(), form.csrf.as_bytes()));
-    if !paired {
-        return Ok(login_page(
-            &req,
-            &mut HttpResponse::Forbidden(),
-            Some("The form expired; please sign in again."),
-        ));
-    }
-    let principal = match ApiKey::parse(form.key.trim()) {
-        Some(key) => state.auth.authenticate(&key).await.ok(),
-        None => None,
-    };
-    let Some(principal) = principal.filter(Principal::sees_all_tenants) else {
-        let message = "That is not an active support or admin key.";
-        return Ok(login_page(&req, &mut HttpResponse::Unauthorized(), Some(message)));
-    };
-    let (id, csrf) = (random_token(), random_token());
-    let lifetime = state.console.session_seconds;
-    let id_hash = hash(&id);
-    let create =
-        console_sessions::create(&state.pool, &id_hash, principal.key_id.as_str(), &csrf, lifetime as i64);
-    state.db(create).await?;
-    tracing::info!(key_id = %principal.key_id, "console sign-in");
-    Ok(HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, "/console/audit"))
-        .append_header((header::SET_COOKIE, set_cookie(&req, SESSION_COOKIE, &id, "/console", lifetime)))
-        .append_header((header::SET_COOKIE, set_cookie(&req, LOGIN_COOKIE, "", "/console/login", 0)))
-        .finish())
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    csrf: String,
-}
-
-pub async fn logout(
-    req: HttpRequest,
-    state: Data<AppState>,
-    user: SignedIn,
-    Form(form): Form<CsrfForm>,
-) -> Result<HttpResponse, ConsoleError> {
-    user.check_csrf(&form.csrf)?;
-    state.db(console_sessions::delete(&state.pool, &user.session_hash)).await?;
-    let mut response = see_other("/console/login");
-    let expired = set_cookie(&req, SESSION_COOKIE, "", "/console", 0);
-    response.headers_mut().append(header::SET_COOKIE, expired.parse().expect("a valid header value"));
-    Ok(response)
 }

@@ -1,5 +1,5 @@
-//! A lock's history as leases: when each was acquired, by whom, how often it
-//! was renewed, how long it was held and how it ended.
+//! A lock's or semaphore's history as leases: when each was acquired, by
+//! whom, how often it was renewed, how long it was held and how it ended.
 
 use chrono::{DateTime, Utc};
 
@@ -31,6 +31,10 @@ pub struct Lease {
     pub renewals: usize,
     pub ended_at: Option<DateTime<Utc>>,
     pub ending: Ending,
+    /// The lock set the lease was a member of.
+    pub set_id: Option<uuid::Uuid>,
+    /// A shared lock's reader, one of perhaps several at once.
+    pub reader: bool,
 }
 
 impl Lease {
@@ -58,6 +62,8 @@ pub fn leases(events: &[AuditEvent]) -> Vec<Lease> {
                     renewals: 0,
                     ended_at: None,
                     ending: Ending::Open,
+                    set_id: None,
+                    reader: false,
                 });
                 leases.len() - 1
             }
@@ -69,6 +75,11 @@ pub fn leases(events: &[AuditEvent]) -> Vec<Lease> {
 }
 
 fn apply(lease: &mut Lease, event: &AuditEvent) {
+    // Any event of a member's lease may carry its set: the acquisition may
+    // be on an older page.
+    lease.set_id = lease.set_id.or(event.set_id);
+    // A semaphore's permits are recorded as shared too, but are no reads.
+    lease.reader |= event.kind == "lock" && event.mode == "shared";
     let key_id = event.key_id.clone();
     match event.event.as_str() {
         "acquired" => {
@@ -112,6 +123,9 @@ mod tests {
             expires_at: at + chrono::Duration::seconds(30),
             request_id: None,
             reason: (event == "force_released").then(|| "stuck".into()),
+            kind: "lock".into(),
+            mode: "exclusive".into(),
+            set_id: None,
         }
     }
 
@@ -128,6 +142,9 @@ mod tests {
             event(8, 300, "acquired", 10),
         ];
         events[4].expires_at = DateTime::from_timestamp(1_795_000_060, 0).unwrap();
+        let set = uuid::Uuid::new_v4();
+        events[6].set_id = Some(set);
+        events[7].mode = "shared".into();
         let now = DateTime::from_timestamp(1_795_000_400, 0).unwrap();
 
         let leases = leases(&events);
@@ -141,6 +158,8 @@ mod tests {
             leases[1].ending,
             Ending::ForceReleased { key_id: "key7".into(), reason: Some("stuck".into()) }
         );
+        assert_eq!((leases[1].set_id, leases[2].set_id), (Some(set), None), "a member's lease shows its set");
+        assert!(leases[0].reader && !leases[1].reader);
         assert_eq!(leases[0].ending, Ending::Open);
         assert_eq!(leases[0].held_for(now), Some(chrono::Duration::seconds(100)));
     }

@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
 
-use super::{NamespaceName, Principal};
+use super::{Api, NamespaceName, Principal};
 
 /// A live lease as the store reports it (never with its token).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -15,6 +15,19 @@ pub struct Lock {
     pub ttl_seconds: i32,
     pub acquired_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// The API that took the lease.
+    #[serde(default)]
+    pub api: Api,
+    /// mutex.uno's acquisition id, for a lease taken through mutex.uno.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mutex_id: Option<uuid::Uuid>,
+    /// Exclusive, or shared by readers (then the fields describe the latest
+    /// reader's grant and the last reader's expiry).
+    #[serde(default)]
+    pub mode: LockMode,
+    /// The lock set the lease belongs to, where the reader asked for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_id: Option<uuid::Uuid>,
 }
 
 impl Lock {
@@ -25,6 +38,33 @@ impl Lock {
         caller.sees_all_tenants()
             || caller.account_id == self.account_id
             || self.namespace != NamespaceName::PUBLIC
+    }
+}
+
+/// Whether a lease excludes every other, or only exclusive ones.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LockMode {
+    #[default]
+    Exclusive,
+    Shared,
+}
+
+impl LockMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LockMode::Exclusive => "exclusive",
+            LockMode::Shared => "shared",
+        }
+    }
+
+    /// `mode` as the API and the database spell it.
+    pub fn parse(raw: &str) -> Result<Self, super::InvalidInput> {
+        match raw {
+            "exclusive" => Ok(LockMode::Exclusive),
+            "shared" => Ok(LockMode::Shared),
+            _ => Err(super::InvalidInput::new("invalid_mode", "mode must be \"exclusive\" or \"shared\"")),
+        }
     }
 }
 

@@ -3,21 +3,27 @@
 
 mod account;
 mod api_key;
+mod holder;
 mod lock;
 mod lock_name;
 mod lock_token;
 mod namespace;
+mod page_limit;
 mod plan;
 mod request;
+mod semaphore;
 
 pub use account::{AccountName, Principal, Role};
 pub use api_key::{ApiKey, KeyId};
-pub use lock::{LeaseEnd, Lock, LockError};
+pub use holder::{Actor, Api, CompatHolder, Proof};
+pub use lock::{LeaseEnd, Lock, LockError, LockMode};
 pub use lock_name::{is_name_byte, LockName};
 pub use lock_token::{LockToken, LockTokenHash};
 pub use namespace::NamespaceName;
+pub use page_limit::{page_limit, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT};
 pub use plan::{Plan, PlanRules, Plans};
 pub use request::{Metadata, Owner, Ttl};
+pub use semaphore::{Holder, Semaphore, SemaphoreLimit};
 
 /// A value a client sent that is not acceptable, with a stable error code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -11,13 +11,10 @@ use serde::Serialize;
 use super::error::ApiError;
 use super::extract::{Caller, LockPath};
 use super::AppState;
-use crate::domain::{InvalidInput, KeyId, LockName, NamespaceName, Principal};
-use crate::http::openapi::{AuditFilters, ErrorResponse, LockAddress, ReadErrors};
+use crate::domain::{page_limit, InvalidInput, KeyId, LockName, NamespaceName, Principal};
+use crate::http::api_schema::{AuditFilters, ErrorResponse, LockAddress, ReadErrors};
 use crate::store::audit::{self, AuditEvent, AuditQuery, Order, Position};
 use crate::tenancy::Access;
-
-pub const MAX_LIMIT: i64 = 1000;
-const DEFAULT_LIMIT: i64 = 100;
 
 #[derive(Serialize)]
 pub struct EventPage {
@@ -53,6 +50,8 @@ pub async fn history(
     let mut query = parse_query(&params, true)?;
     query.namespace = Some(namespace.as_str().to_owned());
     query.name = Some(path.name.as_str().to_owned());
+    // A semaphore may share the lock's name; its events are not the lock's.
+    query.kind = query.kind.or(Some("lock"));
     page(&state, &restrict(query, &caller)).await
 }
 
@@ -78,20 +77,7 @@ fn invalid(code: &'static str, message: impl Into<String>) -> InvalidInput {
 /// blank fields filter nothing. `for_lock` refuses `namespace` and `name`,
 /// which the path gives.
 pub fn parse_query(params: &[(String, String)], for_lock: bool) -> Result<AuditQuery, InvalidInput> {
-    let mut query = AuditQuery {
-        namespace: None,
-        name: None,
-        account: None,
-        only_account_id: None,
-        key_id: None,
-        events: Vec::new(),
-        fencing_token: None,
-        since: None,
-        until: None,
-        order: Order::Desc,
-        after: None,
-        limit: DEFAULT_LIMIT,
-    };
+    let mut query = AuditQuery::default();
     let mut cursor = None;
     for (key, value) in params.iter().filter(|(_, v)| !v.is_empty()) {
         match key.as_str() {
@@ -106,6 +92,7 @@ pub fn parse_query(params: &[(String, String)], for_lock: bool) -> Result<AuditQ
                 query.key_id = Some(id.as_str().to_owned());
             }
             "event" => query.events.push(parse_event(value)?),
+            "kind" => query.kind = Some(parse_kind(value)?),
             "fencing_token" => {
                 let token = value.parse().map_err(|_| invalid("invalid_fencing_token", "an integer"))?;
                 query.fencing_token = Some(token);
@@ -132,6 +119,14 @@ fn parse_event(value: &str) -> Result<String, InvalidInput> {
     Ok(value.to_owned())
 }
 
+fn parse_kind(value: &str) -> Result<&'static str, InvalidInput> {
+    match value {
+        "lock" => Ok("lock"),
+        "semaphore" => Ok("semaphore"),
+        _ => Err(invalid("invalid_kind", "kind is lock or semaphore")),
+    }
+}
+
 fn parse_time(field: &str, value: &str) -> Result<DateTime<Utc>, InvalidInput> {
     DateTime::parse_from_rfc3339(value).map(|t| t.with_timezone(&Utc)).map_err(|_| {
         invalid("invalid_time", format!("{field} must be an RFC 3339 time, like 2026-11-23T03:12:00Z"))
@@ -146,11 +141,10 @@ fn parse_order(value: &str) -> Result<Order, InvalidInput> {
     }
 }
 
+/// `limit`, as for every listing; one that is not a number is refused as one
+/// out of range is.
 fn parse_limit(value: &str) -> Result<i64, InvalidInput> {
-    match value.parse::<i64>() {
-        Ok(limit @ 1..=MAX_LIMIT) => Ok(limit),
-        _ => Err(invalid("invalid_limit", format!("limit must be between 1 and {MAX_LIMIT}"))),
-    }
+    page_limit(Some(value.parse().unwrap_or(0)))
 }
 
 /// An opaque cursor: the order it was issued for and the sort key of the

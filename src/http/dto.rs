@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
-use crate::domain::{Lock, Principal};
+use crate::domain::{Holder, Lock, LockMode, Principal};
 
 #[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -19,6 +19,9 @@ pub struct AcquireBody {
     pub metadata: Option<Box<RawValue>>,
     /// Wait up to this long for a held lock, in arrival order (plan maximum: 30).
     pub wait_seconds: Option<i64>,
+    /// `"exclusive"` (the default) or `"shared"`: any number of shared
+    /// holders at once, or one exclusive.
+    pub mode: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -73,6 +76,17 @@ pub struct LockView {
     /// How many wait for the lock (in its state, and in a conflict).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waiters: Option<i64>,
+    /// `exclusive`, or `shared` (then the other fields describe the latest
+    /// reader's grant and the last reader's expiry).
+    #[schema(value_type = String)]
+    pub mode: LockMode,
+    /// A shared lock's readers, in grant order (in its state).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holders: Option<Vec<HolderView>>,
+    /// The lock set the lease belongs to (in its state).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = "uuid")]
+    pub set_id: Option<uuid::Uuid>,
 }
 
 impl LockView {
@@ -89,11 +103,19 @@ impl LockView {
             ttl_seconds: lock.ttl_seconds,
             metadata: lock.metadata.filter(|_| visible),
             waiters: None,
+            mode: lock.mode,
+            holders: None,
+            set_id: lock.set_id,
         }
     }
 
     pub fn with_waiters(mut self, waiters: i64) -> Self {
         self.waiters = Some(waiters);
+        self
+    }
+
+    pub fn with_holders(mut self, holders: Vec<HolderView>) -> Self {
+        self.holders = Some(holders);
         self
     }
 
@@ -107,4 +129,28 @@ impl LockView {
 pub struct LockList {
     pub locks: Vec<LockView>,
     pub next_cursor: Option<String>,
+}
+
+/// One holder as others see it: never its token; in the shared namespace,
+/// another account's owner is hidden.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HolderView {
+    pub fencing_token: i64,
+    pub owner: Option<String>,
+    pub acquired_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl HolderView {
+    pub fn of(holder: &Holder, namespace: &str, caller: &Principal) -> Self {
+        let visible = caller.sees_all_tenants()
+            || caller.account_id == holder.account_id
+            || namespace != crate::domain::NamespaceName::PUBLIC;
+        Self {
+            fencing_token: holder.fencing_token,
+            owner: holder.owner.clone().filter(|_| visible),
+            acquired_at: holder.acquired_at,
+            expires_at: holder.expires_at,
+        }
+    }
 }

@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::dto::LockView;
 use crate::auth::AuthError;
 use crate::domain::{InvalidInput, LockError};
+use crate::leases::LeaseError;
 use crate::store::StoreError;
 use crate::tenancy::TenancyError;
 
@@ -27,6 +28,14 @@ pub enum ApiError {
     Held { lock: Box<LockView>, retry_after: u32 },
     #[error("the lock is free but reserved for {waiters} earlier waiter(s)")]
     Queued { waiters: i64 },
+    #[error("all {limit} permits of the semaphore are held or promised to earlier waiters")]
+    SemaphoreFull { holders: i64, limit: u16, retry_after: u32 },
+    #[error(
+        "the live semaphore has a limit of {limit}; ask with that limit, or wait until it has no holder"
+    )]
+    LimitMismatch { limit: u16 },
+    #[error("held, or promised to earlier waiters: {}", .held.join(", "))]
+    SetHeld { held: Vec<String>, retry_after: u32 },
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
     #[error("no such route")]
@@ -42,32 +51,12 @@ pub enum ApiError {
     Conflict(&'static str, String),
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// Locklock: the secret does not release this lock.
-    #[error("the lock was acquired with a different secret, or through another API")]
-    SecretMismatch,
-    /// Locklock's conflict: the lease's expiry, if there is a lease.
-    #[error("the lock is held")]
-    HeldUntil { expires_at: Option<chrono::DateTime<chrono::Utc>>, retry_after: u32 },
-    /// mutex.uno's 429: too much contention on one key.
-    #[error("too many requests for this lock; retry shortly")]
-    TooManyRequests { retry_after: u32 },
-    /// mutex.uno answers 502 where the others answer 503.
-    #[error("the database is unavailable; retry shortly")]
-    BadGateway(#[source] StoreError),
     /// Over the rate limit of the key's plan, or of the client address.
     #[error("too many requests; retry after {} second(s)", .0.retry_after)]
-    RateLimited(super::rate_limit::Quota),
+    RateLimited(super::rate_limit::bucket::Quota),
 }
 
 impl ApiError {
-    /// The same error, with an unreachable database reported as a bad gateway.
-    pub fn upstream(self) -> Self {
-        match self {
-            Self::Store(e) if e.is_unavailable() => Self::BadGateway(e),
-            other => other,
-        }
-    }
-
     pub fn code(&self) -> &'static str {
         match self {
             Self::Invalid(e) => e.code,
@@ -79,25 +68,28 @@ impl ApiError {
             Self::Lock(LockError::NotHeld) => "lock_not_held",
             Self::Lock(LockError::LeaseLost | LockError::LeaseEnded(_)) => "lease_lost",
             Self::Lock(LockError::IdempotencyKeyReused(_)) => "idempotency_key_reused",
-            Self::Held { .. } | Self::Queued { .. } => "lock_held",
+            Self::Held { .. } | Self::Queued { .. } | Self::SetHeld { .. } => "lock_held",
+            Self::SemaphoreFull { .. } => "semaphore_full",
+            Self::LimitMismatch { .. } => "limit_mismatch",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::Missing(code, _) | Self::Conflict(code, _) => code,
             Self::Store(e) if e.is_unavailable() => "database_unavailable",
+            Self::Store(StoreError::Refused(_)) => "invalid_body",
             Self::Store(_) => "internal_error",
-            Self::SecretMismatch => "secret_mismatch",
-            Self::HeldUntil { .. } => "lock_held",
-            Self::TooManyRequests { .. } => "too_many_requests",
-            Self::BadGateway(_) => "database_unavailable",
             Self::RateLimited(_) => "rate_limited",
         }
     }
 
     /// What the client reads: internals never leave the server.
-    fn public_message(&self) -> String {
+    pub fn public_message(&self) -> String {
         match self {
             Self::Store(e) if e.is_unavailable() => "the database is unavailable; retry shortly".into(),
+            Self::Store(StoreError::Refused(_)) => {
+                "a value of the request cannot be stored (for example a number beyond the range of PostgreSQL's JSON)"
+                    .into()
+            }
             Self::Store(_) => "an internal error occurred; it has been logged".into(),
             other => other.to_string(),
         }
@@ -128,9 +120,15 @@ struct ErrorBody<'a> {
     lock: Option<&'a LockView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     waiters: Option<i64>,
-    /// Locklock's conflicts say until when the lock is held.
+    /// A semaphore's limit, in `semaphore_full` and `limit_mismatch`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    expires_at: Option<Option<chrono::DateTime<chrono::Utc>>>,
+    limit: Option<u16>,
+    /// A full semaphore's live holders.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    holders: Option<i64>,
+    /// A lock set's members that are held, in its `lock_held`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    held: Option<&'a [String]>,
 }
 
 #[derive(Serialize)]
@@ -153,25 +151,29 @@ impl ResponseError for ApiError {
             }
             Self::Lock(LockError::LeaseLost | LockError::LeaseEnded(_)) => StatusCode::GONE,
             Self::Lock(LockError::IdempotencyKeyReused(_)) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Held { .. } | Self::Queued { .. } => StatusCode::CONFLICT,
+            Self::Held { .. }
+            | Self::Queued { .. }
+            | Self::SemaphoreFull { .. }
+            | Self::LimitMismatch { .. }
+            | Self::SetHeld { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Missing(..) => StatusCode::NOT_FOUND,
             Self::Conflict(..) => StatusCode::CONFLICT,
             Self::Store(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Store(StoreError::Refused(_)) => StatusCode::BAD_REQUEST,
             Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::SecretMismatch => StatusCode::FORBIDDEN,
-            Self::HeldUntil { .. } => StatusCode::CONFLICT,
-            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         match self {
-            Self::Store(e) | Self::BadGateway(e) if e.is_unavailable() => {
+            Self::Store(e) if e.is_unavailable() => {
                 tracing::warn!(error = ?self, "database unavailable")
+            }
+            Self::Store(StoreError::Refused(_)) => {
+                tracing::info!(error = ?self, "the database refused a value")
             }
             Self::Store(_) => tracing::error!(error = ?self, "request failed"),
             _ => {}
@@ -191,12 +193,9 @@ impl ResponseError for ApiError {
                 response.insert_header((header::ALLOW, *allow));
             }
             Self::Held { retry_after, .. }
-            | Self::HeldUntil { retry_after, .. }
-            | Self::TooManyRequests { retry_after } => {
+            | Self::SemaphoreFull { retry_after, .. }
+            | Self::SetHeld { retry_after, .. } => {
                 response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
-            }
-            Self::BadGateway(_) => {
-                response.insert_header((header::RETRY_AFTER, "1"));
             }
             Self::RateLimited(quota) => {
                 response.insert_header((header::RETRY_AFTER, quota.retry_after.to_string()));
@@ -221,14 +220,22 @@ impl ResponseError for ApiError {
             Self::Lock(LockError::LeaseEnded(end)) => Some(end.as_str()),
             _ => None,
         };
+        let (limit, holders) = match self {
+            Self::SemaphoreFull { holders, limit, .. } => (Some(*limit), Some(*holders)),
+            Self::LimitMismatch { limit } => (Some(*limit), None),
+            _ => (None, None),
+        };
+        let held = match self {
+            Self::SetHeld { held, .. } => Some(held.as_slice()),
+            _ => None,
+        };
         response.json(ErrorBody {
             error: ErrorDetail { code: self.code(), message: self.public_message(), reason },
             lock,
             waiters,
-            expires_at: match self {
-                Self::HeldUntil { expires_at, .. } => Some(*expires_at),
-                _ => None,
-            },
+            limit,
+            holders,
+            held,
         })
     }
 }
@@ -267,4 +274,21 @@ impl From<TenancyError> for ApiError {
             TenancyError::Store(e) => Self::Store(e),
         }
     }
+}
+
+impl From<LeaseError> for ApiError {
+    fn from(e: LeaseError) -> Self {
+        match e {
+            LeaseError::Refused(e) => Self::Lock(e),
+            LeaseError::Store(e) => Self::Store(e),
+            // Only compatibility proofs meet another holder; natively it is a lost lease.
+            LeaseError::HeldByAnother(_) => Self::Lock(LockError::LeaseLost),
+        }
+    }
+}
+
+/// An error body in the house shape, for the compatibility APIs' own
+/// answers: `{"error": {"code", "message"}}`.
+pub fn error_body(code: &str, message: &str) -> serde_json::Value {
+    serde_json::json!({ "error": { "code": code, "message": message } })
 }

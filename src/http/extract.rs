@@ -183,6 +183,19 @@ pub fn lock_token(req: &HttpRequest, from_body: Option<String>) -> Result<String
     })
 }
 
+/// The request's Idempotency-Key: 1 to 255 visible ASCII characters.
+pub fn idempotency_key(req: &HttpRequest) -> Result<Option<&str>, ApiError> {
+    let Some(value) = req.headers().get("idempotency-key") else { return Ok(None) };
+    let key = value
+        .to_str()
+        .ok()
+        .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()));
+    key.map(Some).ok_or_else(|| {
+        let message = "Idempotency-Key must be 1 to 255 visible ASCII characters";
+        InvalidInput::new("invalid_idempotency_key", message).into()
+    })
+}
+
 /// Middleware: a URL whose path or query carries a NUL character is refused
 /// for every route at once, since no name, cursor or filter may hold one (and
 /// PostgreSQL's text could not store it).

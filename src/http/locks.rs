@@ -1,37 +1,63 @@
-//! The native lock routes. Each handler authenticates, parses, calls the
-//! store once and maps the outcome to a response.
+//! The native lock routes: each handler parses the request, asks the lease
+//! engine and renders its outcome.
 
 use actix_web::http::{header, StatusCode};
 use actix_web::web::{Data, Query};
 use actix_web::{HttpRequest, HttpResponse};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use tracing_actix_web::RequestId;
 
-use sqlx::types::Json;
-
-use super::dto::{
-    AcquireBody, AcquireQuery, HandoverBody, ListParams, LockList, LockView, ReleaseBody, RenewBody,
-};
-use super::error::ApiError;
-use super::extract::{
-    lock_token, namespace_not_found_unless_valid, Caller, JsonBody, LockPath, PresentedKey,
-};
-use super::openapi::{
+use super::api_schema::{
     ErrorResponse, IdempotencyHeader, LeaseLostError, LockAddress, LockTokenHeader, NamespaceAddress,
     ReadErrors, WriteErrors,
 };
-use super::peer;
-use super::retries::{self, Retry};
-use super::AppState;
-use crate::domain::{
-    InvalidInput, Lock, LockError, LockName, LockToken, LockTokenHash, Metadata, NamespaceName, Owner,
-    Principal, Ttl,
+use super::dto::{
+    AcquireBody, AcquireQuery, HandoverBody, HolderView, ListParams, LockList, LockView, ReleaseBody,
+    RenewBody,
 };
-use crate::store::handover::{self, Handover};
-use crate::store::locks::{self, Acquired, Actor, ListQuery, NewLease};
-use crate::store::{lease_end, waiters};
-use crate::tenancy::Access;
+use super::error::ApiError;
+use super::extract::{
+    idempotency_key, lock_token, namespace_not_found_unless_valid, Caller, JsonBody, LockPath, PresentedKey,
+};
+use super::peer;
+use super::request_id::RequestId;
+use super::AppState;
+use crate::domain::{page_limit, ApiKey, InvalidInput, LockToken, Metadata, Owner, Principal, Proof, Ttl};
+use crate::domain::{Api, LockMode};
+use crate::leases::{
+    AcquireRequest, Acquired, Call, Granted, HandoverRequest, LeaseLength, ListPage, LockRef,
+};
+
+/// The engine's view of a native request.
+pub(super) fn call<'a>(
+    req: &'a HttpRequest,
+    caller: &'a Principal,
+    key: Option<&'a ApiKey>,
+    request_id: &'a RequestId,
+) -> Result<Call<'a>, ApiError> {
+    Ok(Call { idempotency_key: idempotency_key(req)?, ..read_call(req, caller, key, request_id) })
+}
+
+/// The same, for a read: no Idempotency-Key.
+pub(super) fn read_call<'a>(
+    req: &HttpRequest,
+    caller: &'a Principal,
+    key: Option<&'a ApiKey>,
+    request_id: &'a RequestId,
+) -> Call<'a> {
+    Call {
+        caller: Some(caller),
+        key,
+        api: Api::Native,
+        peer: req.peer_addr().map(|a| a.ip()),
+        request_id: request_id.as_str(),
+        idempotency_key: None,
+    }
+}
+
+pub(super) fn lock_ref(path: LockPath) -> LockRef {
+    LockRef { namespace: path.namespace, name: path.name }
+}
 
 /// Acquire a lock, failing fast or waiting in line.
 #[utoipa::path(post, path = "/v1/namespaces/{namespace}/locks/{name}", tag = "locks",
@@ -39,7 +65,8 @@ use crate::tenancy::Access;
     request_body(content = Option<AcquireBody>, content_type = "application/json"),
     responses(
         (status = 201, description = "Granted: the lease, with its lock_token", body = LockView,
-            headers(("ETag" = String, description = "The fencing token, quoted"), ("Location" = String))),
+            headers(("ETag" = String, description = "The fencing token, quoted"),
+                ("Fencing-Token" = i64, description = "The fencing token"), ("Location" = String))),
         (status = 409, description = "`lock_held`: the lock's state (no token) and Retry-After", body = ErrorResponse),
         (status = 410, description = "`lease_lost`: a retry (same Idempotency-Key) of an acquire whose lease has since ended; `reason` says how", body = ErrorResponse),
         WriteErrors))]
@@ -52,102 +79,56 @@ pub async fn acquire(
     JsonBody(body): JsonBody<AcquireBody>,
     request_id: RequestId,
 ) -> Result<HttpResponse, ApiError> {
-    let namespace = state.namespaces.authorize(&caller, path.namespace_for(&caller), Access::Write).await?;
-    let rules = state.plans.rules(caller.plan);
-    let ttl = rules.lease(body.ttl_seconds.map(Ttl::parse).transpose()?)?;
-    let wait = rules.wait(body.wait_seconds.or(wait_in_query(&req)?).unwrap_or(0))?;
-    let owner = body.owner.clone().map(Owner::parse).transpose()?;
-    let metadata = body.metadata.clone().map(Metadata::parse).transpose()?.flatten();
-    if let Some(metadata) = &metadata {
-        rules.check_metadata(metadata)?;
-    }
-    let content = serde_json::to_vec(&(&body, wait.as_secs())).expect("serializable");
-    let fingerprint = retries::fingerprint("acquire", &namespace, &path.name, &[&content]);
-    let retry = retries::claim(&state, &caller, &req, fingerprint).await?;
-    let token = Retry::grant_token(&retry, &key);
-    if Retry::completed(&retry) {
-        return replay_grant(&state, &caller, &namespace, &path.name, &token).await;
-    }
-    let lease = NewLease {
-        namespace: &namespace,
-        name: &path.name,
-        token: &token.hash(),
-        owner: owner.as_ref(),
-        metadata: metadata.as_ref(),
-        ttl,
+    let request = AcquireRequest {
+        namespace: path.namespace,
+        name: path.name,
+        ttl: LeaseLength::Asked(body.ttl_seconds.map(Ttl::parse).transpose()?),
+        owner: body.owner.map(Owner::parse).transpose()?,
+        metadata: body.metadata.map(Metadata::parse).transpose()?.flatten(),
+        wait_seconds: body.wait_seconds.or(wait_in_query(&req)?).unwrap_or(0),
+        compat: None,
+        mode: body.mode.as_deref().map(LockMode::parse).transpose()?.unwrap_or_default(),
     };
-    let request_id = request_id.to_string();
-    let actor = Actor { principal: &caller, request_id: Some(&request_id) };
-    let attempt = tokio::select! {
-        attempt = state.waiting.acquire(&lease, actor, wait, Retry::key(&retry)) => attempt?,
+    let waits = request.wait_seconds != 0;
+    let call = call(&req, &caller, Some(&key), &request_id)?;
+    let acquired = tokio::select! {
+        acquired = state.leases.acquire(&call, request) => acquired?,
         // Dropping the wait gives its place up (and any grant made meanwhile).
-        _ = peer::gone(&req), if !wait.is_zero() => {
-            tracing::info!("the waiting client went away");
-            return Ok(HttpResponse::new(StatusCode::from_u16(499).expect("a valid status")));
-        }
+        _ = peer::gone(&req), if waits => return Ok(client_gone()),
     };
-    match attempt.acquired {
-        Acquired::Granted(lock) => Ok(granted(lock, &caller, &token)),
-        Acquired::Held { lock, retry_after } => Err(ApiError::Held {
-            lock: Box::new(LockView::of(lock, &caller).with_waiters(attempt.waiters)),
+    match acquired {
+        Acquired::Granted(grant) => Ok(granted(grant, &caller)),
+        Acquired::Held { lock, waiters, retry_after } => Err(ApiError::Held {
+            lock: Box::new(LockView::of(lock, &caller).with_waiters(waiters)),
             retry_after,
         }),
-        Acquired::Queued { waiters } => Err(ApiError::Queued { waiters }),
+        Acquired::Queued { waiters, .. } => Err(ApiError::Queued { waiters }),
     }
 }
 
-/// A TTL a renew or handover asks for, within the caller's plan; `None` keeps
-/// the lease's own.
-fn new_lease_length(
-    state: &AppState,
-    caller: &Principal,
-    seconds: Option<i64>,
-) -> Result<Option<Ttl>, ApiError> {
-    let Some(seconds) = seconds else { return Ok(None) };
-    Ok(Some(state.plans.rules(caller.plan).lease(Some(Ttl::parse(seconds)?))?))
+/// The answer no one reads to a waiter whose client went away (nginx's 499).
+pub(super) fn client_gone() -> HttpResponse {
+    tracing::info!("the waiting client went away");
+    HttpResponse::new(StatusCode::from_u16(499).expect("a valid status"))
 }
 
 /// `?wait=N`, the query-string form of `wait_seconds`.
-fn wait_in_query(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
+pub(super) fn wait_in_query(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
     let query = Query::<AcquireQuery>::from_query(req.query_string())
         .map_err(|_| InvalidInput::new("invalid_wait", "wait must be a whole number of seconds"))?;
     Ok(query.into_inner().wait)
 }
 
-/// The answer to a retried acquire or handover that was done before: the
-/// same grant while its lease lives, else why it ended.
-async fn replay_grant(
-    state: &AppState,
-    caller: &Principal,
-    namespace: &NamespaceName,
-    name: &LockName,
-    token: &LockToken,
-) -> Result<HttpResponse, ApiError> {
-    match state.db(locks::find_held_by(&state.pool, namespace, name, &token.hash())).await? {
-        Some(lock) => Ok(granted(lock, caller, token)),
-        None => Err(lease_lost(state, namespace, name, &token.hash()).await),
-    }
-}
-
-fn granted(lock: Lock, caller: &Principal, token: &LockToken) -> HttpResponse {
+/// A grant: its lease with the lock token, and the fencing token in the
+/// `ETag` and `Fencing-Token` headers.
+fn granted(grant: Granted, caller: &Principal) -> HttpResponse {
+    let Granted { lock, token } = grant;
     let location = format!("/v1/namespaces/{}/locks/{}", lock.namespace, lock.name);
     HttpResponse::Created()
         .insert_header((header::LOCATION, location))
         .insert_header(etag(lock.fencing_token))
+        .insert_header(fencing_token(lock.fencing_token))
         .json(LockView::of(lock, caller).with_token(token.reveal()))
-}
-
-/// A precise `lease_lost`: why the token no longer holds a lease.
-async fn lease_lost(
-    state: &AppState,
-    namespace: &NamespaceName,
-    name: &LockName,
-    token: &LockTokenHash,
-) -> ApiError {
-    match state.db(lease_end::diagnose(&state.pool, namespace, name, token)).await {
-        Ok(end) => LockError::LeaseEnded(end).into(),
-        Err(_) => LockError::LeaseLost.into(),
-    }
 }
 
 /// Read a lock's live lease and how many wait for it.
@@ -164,19 +145,20 @@ pub async fn status(
     state: Data<AppState>,
     Caller(caller): Caller,
     path: LockPath,
+    request_id: RequestId,
 ) -> Result<HttpResponse, ApiError> {
-    let namespace = state.namespaces.authorize(&caller, path.namespace_for(&caller), Access::Read).await?;
-    let found = state
-        .db(waiters::lock_state(&state.pool, &namespace, &path.name))
-        .await?
-        .ok_or(LockError::NotHeld)?;
+    let found = state.leases.status(&read_call(&req, &caller, None, &request_id), lock_ref(path)).await?;
     let (name, value) = etag(found.lock.fencing_token);
     if req.headers().get(header::IF_NONE_MATCH).is_some_and(|tag| tag.as_bytes() == value.as_bytes()) {
         return Ok(HttpResponse::NotModified().insert_header((name, value)).finish());
     }
-    Ok(HttpResponse::Ok()
-        .insert_header((name, value))
-        .json(LockView::of(found.lock, &caller).with_waiters(found.waiters)))
+    let namespace = found.lock.namespace.clone();
+    let mut view = LockView::of(found.lock, &caller).with_waiters(found.waiters);
+    if view.mode == LockMode::Shared {
+        let readers = found.readers.iter().map(|h| HolderView::of(h, &namespace, &caller)).collect();
+        view = view.with_holders(readers);
+    }
+    Ok(HttpResponse::Ok().insert_header((name, value)).json(view))
 }
 
 /// Extend a live lease; the fencing token stays.
@@ -195,26 +177,10 @@ pub async fn renew(
     request_id: RequestId,
 ) -> Result<HttpResponse, ApiError> {
     let token = LockToken::presented(&lock_token(&req, body.lock_token)?).hash();
-    let namespace = state.namespaces.authorize(&caller, path.namespace_for(&caller), Access::Write).await?;
-    let ttl = new_lease_length(&state, &caller, body.ttl_seconds)?;
-    let ttl_part = ttl.map_or(0, |t| t.seconds()).to_be_bytes();
-    let fingerprint = retries::fingerprint("renew", &namespace, &path.name, &[&token.0, &ttl_part]);
-    let retry = retries::claim(&state, &caller, &req, fingerprint).await?;
-    if let Some(Json(renewed)) = retry.as_ref().and_then(|r| r.record.outcome.clone()) {
-        return Ok(renewed_response(renewed, &caller));
-    }
-    let request_id = request_id.to_string();
-    let actor = Actor { principal: &caller, request_id: Some(&request_id) };
-    let renew =
-        locks::renew_with(&state.pool, &namespace, &path.name, &token, ttl, actor, Retry::key(&retry));
-    match state.db(renew).await? {
-        Some(lock) => Ok(renewed_response(lock, &caller)),
-        None => Err(lease_lost(&state, &namespace, &path.name, &token).await),
-    }
-}
-
-fn renewed_response(lock: Lock, caller: &Principal) -> HttpResponse {
-    HttpResponse::Ok().insert_header(etag(lock.fencing_token)).json(LockView::of(lock, caller))
+    let ttl = body.ttl_seconds.map(Ttl::parse).transpose()?;
+    let call = call(&req, &caller, None, &request_id)?;
+    let lock = state.leases.renew(&call, lock_ref(path), Proof::Token(&token), ttl).await?;
+    Ok(HttpResponse::Ok().insert_header(etag(lock.fencing_token)).json(LockView::of(lock, &caller)))
 }
 
 /// Release a live lease.
@@ -233,19 +199,9 @@ pub async fn release(
     request_id: RequestId,
 ) -> Result<HttpResponse, ApiError> {
     let token = LockToken::presented(&lock_token(&req, body.lock_token)?).hash();
-    let namespace = state.namespaces.authorize(&caller, path.namespace_for(&caller), Access::Write).await?;
-    let fingerprint = retries::fingerprint("release", &namespace, &path.name, &[&token.0]);
-    let retry = retries::claim(&state, &caller, &req, fingerprint).await?;
-    if Retry::completed(&retry) {
-        return Ok(HttpResponse::NoContent().finish());
-    }
-    let request_id = request_id.to_string();
-    let actor = Actor { principal: &caller, request_id: Some(&request_id) };
-    let release = locks::release_with(&state.pool, &namespace, &path.name, &token, actor, Retry::key(&retry));
-    match state.db(release).await? {
-        Some(_) => Ok(HttpResponse::NoContent().finish()),
-        None => Err(lease_lost(&state, &namespace, &path.name, &token).await),
-    }
+    let call = call(&req, &caller, None, &request_id)?;
+    state.leases.release(&call, lock_ref(path), Proof::Token(&token)).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// End a live lease and grant the next one in one step, to pass on.
@@ -253,7 +209,8 @@ pub async fn release(
     params(LockAddress, LockTokenHeader, IdempotencyHeader),
     request_body(content = Option<HandoverBody>, content_type = "application/json"),
     responses(
-        (status = 201, description = "The new lease, with its lock_token and a higher fencing token", body = LockView),
+        (status = 201, description = "The new lease, with its lock_token and a higher fencing token", body = LockView,
+            headers(("Fencing-Token" = i64, description = "The new lease's fencing token"))),
         LeaseLostError, WriteErrors))]
 pub async fn handover(
     req: HttpRequest,
@@ -264,31 +221,15 @@ pub async fn handover(
     JsonBody(body): JsonBody<HandoverBody>,
     request_id: RequestId,
 ) -> Result<HttpResponse, ApiError> {
-    let current = LockToken::presented(&lock_token(&req, body.lock_token.clone())?).hash();
-    let namespace = state.namespaces.authorize(&caller, path.namespace_for(&caller), Access::Write).await?;
-    let ttl = new_lease_length(&state, &caller, body.ttl_seconds)?;
-    let owner = body.owner.clone().map(Owner::parse).transpose()?;
-    let content = serde_json::to_vec(&body).expect("serializable");
-    let fingerprint = retries::fingerprint("handover", &namespace, &path.name, &[&current.0, &content]);
-    let retry = retries::claim(&state, &caller, &req, fingerprint).await?;
-    let next = Retry::grant_token(&retry, &key);
-    if Retry::completed(&retry) {
-        return replay_grant(&state, &caller, &namespace, &path.name, &next).await;
-    }
-    let handover = Handover {
-        namespace: &namespace,
-        name: &path.name,
-        current: &current,
-        next: &next.hash(),
-        owner: owner.as_ref(),
-        ttl,
+    let current = LockToken::presented(&lock_token(&req, body.lock_token)?).hash();
+    let next = HandoverRequest {
+        owner: body.owner.map(Owner::parse).transpose()?,
+        ttl: body.ttl_seconds.map(Ttl::parse).transpose()?,
+        compat: None,
     };
-    let request_id = request_id.to_string();
-    let actor = Actor { principal: &caller, request_id: Some(&request_id) };
-    match state.db(handover::hand_over(&state.pool, &handover, actor, Retry::key(&retry))).await? {
-        Some(lock) => Ok(granted(lock, &caller, &next)),
-        None => Err(lease_lost(&state, &namespace, &path.name, &current).await),
-    }
+    let call = call(&req, &caller, Some(&key), &request_id)?;
+    let grant = state.leases.hand_over(&call, lock_ref(path), Proof::Token(&current), next).await?;
+    Ok(granted(grant, &caller))
 }
 
 /// List a namespace's live locks in name order, a page at a time.
@@ -308,23 +249,16 @@ pub async fn list(
     Query(params): Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
     let namespace = namespace_not_found_unless_valid(req.match_info().get("namespace").unwrap_or_default())?;
-    let namespace = state.namespaces.authorize(&caller, namespace, Access::Read).await?;
-    let limit = match params.limit.unwrap_or(100) {
-        limit @ 1..=1000 => limit,
-        _ => return Err(InvalidInput::new("invalid_limit", "limit must be between 1 and 1000").into()),
-    };
+    let limit = page_limit(params.limit)?;
     let prefix = params.prefix.filter(|p| !p.is_empty()).map(prefix_range).transpose()?;
     let after = params.cursor.map(|c| decode_cursor(&c)).transpose()?;
-    let query = ListQuery {
-        namespace: &namespace,
-        // In the shared namespace a client lists only its own account's locks.
-        account_id: (namespace.is_public() && !caller.sees_all_tenants()).then_some(caller.account_id),
+    let page = ListPage {
         from: prefix.as_ref().map(|(from, _)| from.as_str()),
         to: prefix.as_ref().map(|(_, to)| to.as_str()),
         after: after.as_deref(),
         limit,
     };
-    let found = state.db(locks::list_live(&state.pool, &query)).await?;
+    let found = state.leases.list(&caller, namespace, page).await?;
     let next_cursor = (found.len() as i64 == limit)
         .then(|| found.last().map(|l| URL_SAFE_NO_PAD.encode(&l.name)))
         .flatten();
@@ -354,6 +288,11 @@ fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
         .ok_or_else(|| InvalidInput::new("invalid_cursor", "cursor is not one this server issued").into())
 }
 
-fn etag(fencing_token: i64) -> (header::HeaderName, String) {
+pub(super) fn etag(fencing_token: i64) -> (header::HeaderName, String) {
     (header::ETAG, format!("\"{fencing_token}\""))
+}
+
+/// Every API's grant carries its fencing token in this header.
+pub(super) fn fencing_token(fencing_token: i64) -> (&'static str, String) {
+    ("fencing-token", fencing_token.to_string())
 }

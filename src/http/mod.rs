@@ -1,56 +1,33 @@
 //! The HTTP layer: routes, extractors, and the mapping of errors to responses.
 
 pub mod admin;
+pub mod api_schema;
 pub mod audit;
 pub mod compat;
 pub mod dto;
 pub mod error;
 pub mod extract;
 mod health;
+mod lock_sets;
 mod locks;
+mod metrics;
 pub mod openapi;
 mod peer;
 pub mod rate_limit;
-mod retries;
+pub mod request_id;
+mod semaphores;
 mod telemetry;
-
-use std::future::Future;
-use std::time::Duration;
 
 use actix_web::web::{self, Data, ServiceConfig};
 use actix_web::HttpResponse;
 use actix_web::Route;
-use sqlx::PgPool;
 
 pub use peer::remember_socket;
 pub use telemetry::{request_log, RequestSpan};
 
-use crate::auth::Authenticator;
-use crate::domain::Plans;
-use crate::store::StoreError;
-use crate::tenancy::Namespaces;
 use error::ApiError;
 
-/// What every handler shares.
-pub struct AppState {
-    pub pool: PgPool,
-    pub plans: Plans,
-    pub auth: Authenticator,
-    pub namespaces: Namespaces,
-    pub waiting: crate::waiting::Waiting,
-    pub db_timeout: Duration,
-    pub body_limit: usize,
-    pub console: crate::config::ConsoleSettings,
-    pub compat: crate::config::CompatSettings,
-}
-
-impl AppState {
-    /// Runs database work within the configured bound, so a database that
-    /// hangs yields a 503 rather than a request that never answers.
-    pub async fn db<T, E: From<StoreError>>(&self, work: impl Future<Output = Result<T, E>>) -> Result<T, E> {
-        tokio::time::timeout(self.db_timeout, work).await.unwrap_or_else(|_| Err(StoreError::TimedOut.into()))
-    }
-}
+pub use crate::app_state::AppState;
 
 pub fn routes(cfg: &mut ServiceConfig) {
     let lock_routes = |path: &str| {
@@ -74,6 +51,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(renew_route("/v1/namespaces/{namespace}/locks/{name}/renew"))
         .service(handover_route("/v1/locks/{name}/handover"))
         .service(handover_route("/v1/namespaces/{namespace}/locks/{name}/handover"))
+        .configure(coordination_routes)
         .service(
             web::resource("/v1/namespaces/{namespace}/locks")
                 .route(web::get().to(locks::list))
@@ -87,12 +65,45 @@ pub fn routes(cfg: &mut ServiceConfig) {
     )
     .service(history_route("/v1/locks/{name}/history"))
     .service(history_route("/v1/namespaces/{namespace}/locks/{name}/history"))
-    .configure(admin::routes)
-    .configure(crate::console::routes);
+    .configure(admin::routes);
     cfg.service(web::resource("/healthz").get(health::healthz).default_service(serving("GET")))
         .service(web::resource("/readyz").get(health::readyz).default_service(serving("GET")))
         .service(openapi::openapi_json)
-        .service(crate::metrics::endpoint);
+        .service(metrics::endpoint);
+}
+
+/// Semaphores and lock sets, each in the caller's default namespace and in
+/// a named one.
+fn coordination_routes(cfg: &mut ServiceConfig) {
+    for prefix in ["/v1", "/v1/namespaces/{namespace}"] {
+        cfg.service(
+            web::resource(format!("{prefix}/semaphores/{{name}}"))
+                .route(web::post().to(semaphores::acquire))
+                .route(web::get().to(semaphores::status))
+                .route(web::delete().to(semaphores::release))
+                .default_service(serving("GET, POST, DELETE")),
+        )
+        .service(
+            web::resource(format!("{prefix}/semaphores/{{name}}/renew"))
+                .route(web::post().to(semaphores::renew))
+                .default_service(serving("POST")),
+        )
+        .service(
+            web::resource(format!("{prefix}/lock-sets"))
+                .route(web::post().to(lock_sets::acquire))
+                .default_service(serving("POST")),
+        )
+        .service(
+            web::resource(format!("{prefix}/lock-sets/{{set_id}}"))
+                .route(web::delete().to(lock_sets::release))
+                .default_service(serving("DELETE")),
+        )
+        .service(
+            web::resource(format!("{prefix}/lock-sets/{{set_id}}/renew"))
+                .route(web::post().to(lock_sets::renew))
+                .default_service(serving("POST")),
+        );
+    }
 }
 
 pub fn app_data(state: Data<AppState>) -> impl FnOnce(&mut ServiceConfig) {

@@ -4,33 +4,46 @@
 use std::sync::OnceLock;
 
 use actix_web::{get, HttpResponse};
-use serde::Serialize;
 use utoipa::openapi::path::{Parameter, PathItem};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
+use super::api_schema::ErrorResponse;
 use super::dto::{AcquireBody, HandoverBody, LockList, LockView, ReleaseBody, RenewBody};
-use super::{admin, audit, health, locks};
+use super::lock_sets::{LockSetBody, LockSetView};
+use super::semaphores::{PermitView, SemaphoreBody, SemaphoreView};
+use super::{admin, audit, compat, health, lock_sets, locks, semaphores};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Leasehold", description = "A durable lock server backed by PostgreSQL."),
     paths(
         locks::acquire, locks::status, locks::renew, locks::release, locks::handover, locks::list,
+        semaphores::acquire, semaphores::status, semaphores::renew, semaphores::release,
+        lock_sets::acquire, lock_sets::renew, lock_sets::release,
         health::healthz, health::readyz,
         audit::search, audit::history,
         admin::accounts::create, admin::accounts::list, admin::accounts::show, admin::accounts::update,
         admin::keys::list, admin::keys::create, admin::keys::revoke, admin::keys::rotate,
         admin::namespaces::list, admin::namespaces::create, admin::namespaces::delete,
-        admin::namespaces::force_release, admin::namespaces::log
+        admin::namespaces::force_release, admin::namespaces::log,
+        compat::lockable::acquire, compat::lockable::heartbeat, compat::lockable::release,
+        compat::locklock::acquire, compat::locklock::release, compat::locklock::status,
+        compat::mutex_uno::acquire, compat::mutex_uno::release, compat::mutex_uno::status
     ),
-    components(schemas(AcquireBody, RenewBody, ReleaseBody, HandoverBody, LockView, LockList, ErrorResponse)),
-    modifiers(&Security, &DefaultNamespaceRoutes),
+    components(schemas(
+        AcquireBody, RenewBody, ReleaseBody, HandoverBody, LockView, LockList, ErrorResponse,
+        SemaphoreBody, PermitView, SemaphoreView, LockSetBody, LockSetView
+    )),
+    modifiers(&Security, &DefaultNamespaceRoutes, &CompatRoutes),
     security(("bearer" = []), ("basic" = [])),
     tags(
         (name = "locks", description = "Acquire, renew, release, hand over and read locks"),
+        (name = "semaphores", description = "Up to `limit` holders of one name at once"),
+        (name = "lock-sets", description = "Several locks taken together: all or none"),
         (name = "audit", description = "Who held what, when, and how it ended"),
-        (name = "admin", description = "Accounts, keys and namespaces (admin keys only)")
+        (name = "admin", description = "Accounts, keys and namespaces (admin keys only)"),
+        (name = "compat", description = "Drop-in Lockable, Locklock and mutex.uno APIs (docs/compat.md)")
     )
 )]
 struct NativeApi;
@@ -46,159 +59,6 @@ pub async fn openapi_json() -> HttpResponse {
     HttpResponse::Ok().json(document())
 }
 
-/// Every error answer: `{"error": {"code", "message", "reason"?}}`, with the
-/// lock's state and queue length on a `lock_held` conflict.
-#[derive(Serialize, ToSchema)]
-pub struct ErrorResponse {
-    error: ErrorDetail,
-    lock: Option<LockView>,
-    waiters: Option<i64>,
-}
-
-#[derive(Serialize, ToSchema)]
-struct ErrorDetail {
-    /// Stable, machine-readable.
-    code: String,
-    /// For people; may change.
-    message: String,
-    /// On `lease_lost`: expired, released, superseded or unknown_token.
-    reason: Option<String>,
-}
-
-/// The lock a path names.
-#[derive(IntoParams)]
-#[into_params(parameter_in = Path)]
-#[allow(dead_code)]
-pub struct LockAddress {
-    /// A namespace you may reach (`public`, or your account's).
-    namespace: String,
-    /// 1–255 characters of A-Z a-z 0-9 . _ - : @
-    name: String,
-}
-
-#[derive(IntoParams)]
-#[into_params(parameter_in = Path)]
-#[allow(dead_code)]
-pub struct NamespaceAddress {
-    namespace: String,
-}
-
-#[derive(IntoParams)]
-#[into_params(parameter_in = Header)]
-#[allow(dead_code)]
-pub struct LockTokenHeader {
-    /// The lease's lock token (or X-Lock-Token, or "lock_token" in the body).
-    #[param(rename = "Lock-Token")]
-    lock_token: Option<String>,
-}
-
-#[derive(IntoParams)]
-#[into_params(parameter_in = Header)]
-#[allow(dead_code)]
-pub struct IdempotencyHeader {
-    /// Makes a retry return the first attempt's outcome (kept 24 h).
-    #[param(rename = "Idempotency-Key")]
-    idempotency_key: Option<String>,
-}
-
-#[derive(IntoResponses)]
-#[allow(dead_code)]
-pub enum LeaseLostError {
-    /// `lease_lost`: the token holds no live lease; `reason` says why.
-    #[response(status = 410)]
-    LeaseLost(ErrorResponse),
-}
-
-#[derive(IntoResponses)]
-#[allow(dead_code)]
-pub enum WriteErrors {
-    /// `invalid_json`, `invalid_body`, `invalid_lock_name`, `invalid_ttl`,
-    /// `invalid_owner`, `invalid_metadata`, `invalid_wait`,
-    /// `missing_lock_token`, `invalid_idempotency_key`.
-    #[response(status = 400)]
-    BadRequest(ErrorResponse),
-    /// `unauthorized`: no or bad API key.
-    #[response(status = 401)]
-    Unauthorized(ErrorResponse),
-    /// `plan_forbids` (the plan does not allow it) or `forbidden` (a read-only key).
-    #[response(status = 403)]
-    Forbidden(ErrorResponse),
-    /// `namespace_not_found`, also for another tenant's namespace.
-    #[response(status = 404)]
-    NotFound(ErrorResponse),
-    /// `payload_too_large`: the body is over 16 KiB.
-    #[response(status = 413)]
-    TooLarge(ErrorResponse),
-    /// `idempotency_key_reused`: the key was used for a different request.
-    #[response(status = 422)]
-    Reused(ErrorResponse),
-    /// `database_unavailable`, with Retry-After: the outcome is unknown; retry.
-    #[response(status = 503)]
-    Unavailable(ErrorResponse),
-}
-
-#[derive(IntoResponses)]
-#[allow(dead_code)]
-pub enum ReadErrors {
-    /// `invalid_lock_name`, `invalid_limit`, `invalid_cursor`, `invalid_prefix`, `invalid_query`.
-    #[response(status = 400)]
-    BadRequest(ErrorResponse),
-    /// `unauthorized`: no or bad API key.
-    #[response(status = 401)]
-    Unauthorized(ErrorResponse),
-    /// `database_unavailable`, with Retry-After.
-    #[response(status = 503)]
-    Unavailable(ErrorResponse),
-}
-
-/// The filters of `/v1/audit` and `{lock}/history`.
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub struct AuditFilters {
-    namespace: Option<String>,
-    name: Option<String>,
-    /// An account's name (support and admin keys).
-    account: Option<String>,
-    key_id: Option<String>,
-    /// acquired, renewed, released, expired, force_released; repeatable.
-    event: Option<Vec<String>>,
-    fencing_token: Option<i64>,
-    /// RFC 3339.
-    since: Option<String>,
-    /// RFC 3339.
-    until: Option<String>,
-    /// desc (default) or asc.
-    order: Option<String>,
-    /// 1 to 1000.
-    limit: Option<i64>,
-    /// next_cursor of the previous page.
-    cursor: Option<String>,
-}
-
-#[derive(IntoResponses)]
-#[allow(dead_code)]
-pub enum AdminErrors {
-    /// `invalid_body`, `invalid_json`, `invalid_plan`, `invalid_role`, `invalid_grace`, a missing field, ...
-    #[response(status = 400)]
-    BadRequest(ErrorResponse),
-    /// `unauthorized`: no or bad API key.
-    #[response(status = 401)]
-    Unauthorized(ErrorResponse),
-    /// `forbidden`: not an admin key, or the plan does not allow it.
-    #[response(status = 403)]
-    Forbidden(ErrorResponse),
-    /// The account, key, namespace or lock does not exist.
-    #[response(status = 404)]
-    NotFound(ErrorResponse),
-    /// It exists already, or a namespace still holds locks.
-    #[response(status = 409)]
-    Conflict(ErrorResponse),
-    /// `database_unavailable`, with Retry-After.
-    #[response(status = 503)]
-    Unavailable(ErrorResponse),
-}
-
 struct Security;
 
 impl Modify for Security {
@@ -209,24 +69,62 @@ impl Modify for Security {
     }
 }
 
-/// Each `/v1/namespaces/{namespace}/locks/{name}...` route also exists as
-/// `/v1/locks/{name}...`, in the key's default namespace.
+/// Each `/v1/namespaces/{namespace}/locks/{name}...` route (and each
+/// semaphore and lock-set route) also exists without its first two
+/// segments, as `/v1/locks/{name}...`, in the key's default namespace.
 struct DefaultNamespaceRoutes;
 
 impl Modify for DefaultNamespaceRoutes {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
-        const LONG: &str = "/v1/namespaces/{namespace}/locks/{name}";
+        const NAMESPACED: &str = "/v1/namespaces/{namespace}";
+        const ALSO_SHORT: [&str; 3] = ["/locks/{name}", "/semaphores/{name}", "/lock-sets"];
         let short: Vec<(String, PathItem)> = doc
             .paths
             .paths
             .iter()
             .filter_map(|(path, item)| {
-                path.strip_prefix(LONG).map(|rest| (format!("/v1/locks/{{name}}{rest}"), item))
+                let rest = path.strip_prefix(NAMESPACED)?;
+                ALSO_SHORT.iter().any(|p| rest.starts_with(p)).then(|| (format!("/v1{rest}"), item))
             })
             .map(|(path, item)| (path, without_namespace(item.clone())))
             .collect();
         doc.paths.paths.extend(short);
     }
+}
+
+/// Lockable answers POST as it does GET; Locklock's `/lock/uuid/{uuid}`
+/// (the shared namespace) works as `/lock/key/{name}` does.
+struct CompatRoutes;
+
+impl Modify for CompatRoutes {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        for path in ["/v1/acquire/{name}", "/v1/heartbeat/{name}", "/v1/release/{name}"] {
+            if let Some(item) = doc.paths.paths.get_mut(path) {
+                item.post = item.get.clone().map(|mut operation| {
+                    operation.operation_id = operation.operation_id.map(|id| format!("{id}_post"));
+                    operation
+                });
+            }
+        }
+        if let Some(item) = doc.paths.paths.get("/lock/key/{name}").cloned() {
+            doc.paths.paths.insert("/lock/uuid/{uuid}".to_owned(), by_uuid(item));
+        }
+    }
+}
+
+fn by_uuid(mut item: PathItem) -> PathItem {
+    for operation in [&mut item.get, &mut item.post, &mut item.delete].into_iter().flatten() {
+        for parameter in operation.parameters.iter_mut().flatten() {
+            if parameter.name == "name" {
+                parameter.name = "uuid".to_owned();
+                parameter.description = Some("A UUID: the lock's name in the shared namespace".to_owned());
+            }
+        }
+        if let Some(id) = operation.operation_id.as_mut() {
+            id.push_str("_by_uuid");
+        }
+    }
+    item
 }
 
 fn without_namespace(mut item: PathItem) -> PathItem {

@@ -8,14 +8,28 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage};
+use tracing::field::Empty;
 use tracing::Span;
-use tracing_actix_web::{RequestId, RootSpanBuilder};
+use tracing_actix_web::RootSpanBuilder;
+
+use super::request_id::RequestId;
 
 pub struct RequestSpan;
 
 impl RootSpanBuilder for RequestSpan {
+    /// The request's id is the client's `X-Request-Id` when usable
+    /// (`request_id`), so the span names it rather than the middleware's own.
     fn on_request_start(request: &ServiceRequest) -> Span {
-        tracing_actix_web::root_span!(request, key_id = tracing::field::Empty)
+        let request_id = RequestId::assign(request);
+        let route = request.match_pattern();
+        tracing::info_span!(
+            "HTTP request",
+            http.method = %request.method(),
+            http.route = route.as_deref().unwrap_or("unmatched"),
+            http.status_code = Empty,
+            request_id = %request_id,
+            key_id = Empty,
+        )
     }
 
     /// Records the status only: client errors are answers, not incidents, and
@@ -34,7 +48,7 @@ pub async fn request_log(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
-    let request_id = req.extensions().get::<RequestId>().map(|id| id.to_string());
+    let request_id = req.extensions().get::<RequestId>().map(|id| id.as_str().to_owned());
     let mut response = next.call(req).await?;
     let status = response.status().as_u16();
     tracing::info!(status, latency_ms = started.elapsed().as_secs_f64() * 1e3, "request completed");

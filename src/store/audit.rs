@@ -32,13 +32,16 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use super::StoreError;
+use crate::domain::DEFAULT_PAGE_LIMIT;
 
 /// Transactions older than this are assumed not to write audit events.
 pub const WRITER_HORIZON_SECONDS: i32 = 60;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Order {
     Asc,
+    /// Newest first.
+    #[default]
     Desc,
 }
 
@@ -59,12 +62,36 @@ pub struct AuditQuery {
     pub only_account_id: Option<i64>,
     pub key_id: Option<String>,
     pub events: Vec<String>,
+    /// Only events of locks, or of semaphores (which may share a name).
+    pub kind: Option<&'static str>,
     pub fencing_token: Option<i64>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
     pub order: Order,
     pub after: Option<Position>,
     pub limit: i64,
+}
+
+/// Every event, newest first, a default page at a time. Not derived: a
+/// derived `limit` would be 0, a page of nothing.
+impl Default for AuditQuery {
+    fn default() -> Self {
+        Self {
+            namespace: None,
+            name: None,
+            account: None,
+            only_account_id: None,
+            key_id: None,
+            events: Vec::new(),
+            kind: None,
+            fencing_token: None,
+            since: None,
+            until: None,
+            order: Order::default(),
+            after: None,
+            limit: DEFAULT_PAGE_LIMIT,
+        }
+    }
 }
 
 /// One audit event as support sees it: never a key or a lock token.
@@ -85,6 +112,12 @@ pub struct AuditEvent {
     pub request_id: Option<String>,
     /// Why an admin force-released the lease.
     pub reason: Option<String>,
+    /// `lock` or `semaphore`.
+    pub kind: String,
+    /// `exclusive` or `shared` (a semaphore's permits are shared).
+    pub mode: String,
+    /// The lock set a member's event belongs to.
+    pub set_id: Option<uuid::Uuid>,
 }
 
 impl AuditEvent {
@@ -135,7 +168,8 @@ pub async fn search(pool: &PgPool, query: &AuditQuery) -> Result<Page, StoreErro
 pub fn push_search(builder: &mut QueryBuilder<'_, Postgres>, query: &AuditQuery, horizon: DateTime<Utc>) {
     builder.push(
         "SELECT e.id, e.occurred_at, e.event, e.namespace, e.name, e.fencing_token, e.account_id, \
-         a.name AS account, e.key_id, e.owner, e.expires_at, e.request_id, e.reason \
+         a.name AS account, e.key_id, e.owner, e.expires_at, e.request_id, e.reason, e.kind, e.mode, \
+         e.set_id \
          FROM lock_events e LEFT JOIN accounts a ON a.id = e.account_id WHERE e.occurred_at < ",
     );
     builder.push_bind(horizon);
@@ -158,6 +192,9 @@ pub fn push_search(builder: &mut QueryBuilder<'_, Postgres>, query: &AuditQuery,
 fn push_filters(builder: &mut QueryBuilder<'_, Postgres>, query: &AuditQuery) {
     if let Some(namespace) = &query.namespace {
         builder.push(" AND e.namespace = ").push_bind(namespace.clone());
+    }
+    if let Some(kind) = query.kind {
+        builder.push(" AND e.kind = ").push_bind(kind);
     }
     if let Some(name) = &query.name {
         builder.push(" AND e.name = ").push_bind(name.clone());

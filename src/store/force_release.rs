@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 
+use super::fragments::{notify_waiters, record_kind_events};
 use super::StoreError;
 
 /// The lease that was ended.
@@ -17,24 +18,45 @@ pub struct Ended {
     pub expires_at: DateTime<Utc>,
 }
 
-/// Deletes the live lease and records a `force_released` event, in one
-/// statement. The event carries the holder's account (so the holder sees how
+/// Deletes the live lease (a shared lock's every reader) and records a
+/// `force_released` event for each, in one
+/// statement, waking the lock's waiters (a rare act, so its row goes rather
+/// than stays for a next acquire, as a holder's release keeps it). The event carries the holder's account (so the holder sees how
 /// its lease ended), the acting key's id and the reason.
-const FORCE_RELEASE: &str = r#"
+const FORCE_RELEASE: &str = concat!(
+    r#"
 WITH released AS (
     DELETE FROM locks
     WHERE namespace = $1 AND name = $2 AND expires_at > now()
-    RETURNING namespace, name, fencing_token, account_id, owner, acquired_at, expires_at
+    RETURNING namespace, name, fencing_token, account_id, owner, acquired_at, expires_at, mode, holders
 ),
 recorded AS (
-    INSERT INTO lock_events (occurred_at, event, namespace, name, fencing_token, account_id,
-                             key_id, owner, expires_at, request_id, reason)
+    "#,
+    record_kind_events!(),
+    r#"
     SELECT now(), 'force_released', namespace, name, fencing_token, account_id, $3, owner,
-           expires_at, $4, $5
+           expires_at, $4, NULL::bytea, NULL::inet, $5, 'lock', NULL::uuid, 'exclusive'
     FROM released
+    WHERE mode = 'exclusive'
+    UNION ALL
+    SELECT now(), 'force_released', r.namespace, r.name, h.fencing_token, h.account_id, $3, h.owner,
+           h.expires_at, $4, NULL, NULL, $5, 'lock', NULL, 'shared'
+    FROM released r, unnest(r.holders) h
+    WHERE r.mode = 'shared' AND h.expires_at > now()
+),
+woken AS (
+    SELECT "#,
+    notify_waiters!("$1", "$2"),
+    r#"
+    FROM released
+    WHERE EXISTS (SELECT FROM lock_waiters w
+                  WHERE w.namespace = $1 AND w.name = $2 AND w.expires_at > now())
 )
-SELECT namespace, name, fencing_token, account_id, owner, acquired_at, expires_at FROM released
-"#;
+SELECT namespace, name, fencing_token, account_id, owner, acquired_at, expires_at
+FROM released
+WHERE (SELECT count(*) FROM woken) >= 0
+"#
+);
 
 pub struct Force<'a> {
     pub namespace: &'a str,

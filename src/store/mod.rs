@@ -3,23 +3,30 @@
 pub mod accounts;
 pub mod admin_log;
 pub mod audit;
-pub mod compat;
+pub mod console_reads;
 pub mod console_sessions;
 pub mod force_release;
+pub mod fragments;
 pub mod gauges;
 pub mod handover;
+pub mod holders;
 pub mod idempotency;
 pub mod keys;
 pub mod lease_end;
+pub mod lock_sets;
 pub mod locks;
 pub mod namespaces;
 pub mod partitions;
+pub mod primary;
 pub mod schema;
+pub mod semaphores;
 pub mod statement;
 pub mod sweep;
 pub mod waiters;
 
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use sqlx::error::ErrorKind;
 
@@ -37,6 +44,10 @@ pub enum StoreError {
     /// A foreign key refused a reference to something that does not exist.
     #[error("{0} does not exist")]
     Missing(&'static str),
+    /// A value the database cannot hold (a data exception: a number beyond
+    /// its JSON's range, say) that got past validation.
+    #[error("the database cannot store a value of the request")]
+    Refused(#[source] Arc<sqlx::Error>),
     #[error("unexpected database error")]
     Unexpected(#[source] Arc<sqlx::Error>),
 }
@@ -50,6 +61,28 @@ impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         matches!(self, Self::Unavailable(_) | Self::TimedOut)
     }
+
+    /// A deadlock or serialization failure: the statement lost to a
+    /// concurrent one, and may succeed run again.
+    pub fn is_conflict(&self) -> bool {
+        let Self::Unavailable(error) = self else { return false };
+        let code = error.as_database_error().and_then(|e| e.code());
+        matches!(code.as_deref(), Some("40P01" | "40001" | LOST_RACE))
+    }
+}
+
+/// The SQLSTATE of `leasehold_lost_race()`: a statement that changed rows
+/// found a concurrent change had overtaken it, and undid itself.
+const LOST_RACE: &str = "LH001";
+
+/// Runs database work within `limit`, so that a database that hangs yields
+/// `TimedOut` (a 503) rather than a request that never answers. Every caller
+/// bounds its database work with this one wrapper.
+pub async fn bounded<T, E: From<StoreError>>(
+    limit: Duration,
+    work: impl Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    tokio::time::timeout(limit, work).await.unwrap_or_else(|_| Err(StoreError::TimedOut.into()))
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -67,16 +100,20 @@ impl From<sqlx::Error> for StoreError {
                     ErrorKind::UniqueViolation => Self::Duplicate(duplicate_of(db.constraint())),
                     ErrorKind::ForeignKeyViolation => Self::Missing(missing_of(db.constraint())),
                     // Connection exceptions, shutdowns, too many connections,
-                    // serialization failures and deadlocks pass with time.
+                    // serialization failures and deadlocks pass with time,
+                    // as does a read-only server: a primary just demoted.
                     _ if code.starts_with("08")
+                        || code == "25006"
                         || code.starts_with("57P")
                         || code == "53300"
                         || code == "57014"
                         || code == "40001"
-                        || code == "40P01" =>
+                        || code == "40P01"
+                        || code == LOST_RACE =>
                     {
                         Self::Unavailable(Arc::new(err))
                     }
+                    _ if code.starts_with("22") => Self::Refused(Arc::new(err)),
                     _ => Self::Unexpected(Arc::new(err)),
                 }
             }

@@ -11,12 +11,12 @@
 use std::sync::OnceLock;
 
 /// A statement with each combination of its optional parameters bound or
-/// written as NULL.
+/// written as NULL; each text is made the first time it is asked for.
 pub struct Variants {
     sql: &'static str,
     /// `(n, type)` for each `$n` that may be NULL.
     optional: &'static [(usize, &'static str)],
-    texts: OnceLock<Vec<String>>,
+    texts: OnceLock<Vec<OnceLock<String>>>,
 }
 
 impl Variants {
@@ -27,19 +27,17 @@ impl Variants {
     /// The text to send when `bound[i]` says whether the i-th optional
     /// parameter has a value.
     pub fn text(&self, bound: &[bool]) -> &str {
-        let texts = self.texts.get_or_init(|| {
-            (0..1usize << self.optional.len())
-                .map(|mask| {
-                    let nulls: Vec<_> = (self.optional.iter().enumerate())
-                        .filter(|(i, _)| mask & (1 << i) == 0)
-                        .map(|(_, p)| *p)
-                        .collect();
-                    with_nulls(self.sql, &nulls)
-                })
-                .collect()
-        });
+        debug_assert_eq!(bound.len(), self.optional.len());
+        let texts =
+            self.texts.get_or_init(|| (0..1usize << self.optional.len()).map(|_| OnceLock::new()).collect());
         let mask = bound.iter().enumerate().fold(0, |acc, (i, &b)| acc | (usize::from(b) << i));
-        &texts[mask]
+        texts[mask].get_or_init(|| {
+            let nulls: Vec<_> = (self.optional.iter().enumerate())
+                .filter(|(i, _)| mask & (1 << i) == 0)
+                .map(|(_, p)| *p)
+                .collect();
+            with_nulls(self.sql, &nulls)
+        })
     }
 }
 

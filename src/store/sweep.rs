@@ -2,6 +2,7 @@
 
 use sqlx::PgPool;
 
+use super::fragments::{notify_waiters, record_kind_events};
 use super::StoreError;
 
 /// Up to `limit` rows to sweep, found in one pass over the table (there is no
@@ -31,7 +32,8 @@ const RELEASED_KEPT: &str = "1 minute";
 /// event (their release was recorded, and woke any waiters). Each is found
 /// by its primary key. Rows a concurrent acquire is taking over are locked,
 /// so skipped: whoever gets the row records the lapse, and only once.
-pub const SWEEP_KEYS: &str = r#"
+pub const SWEEP_KEYS: &str = concat!(
+    r#"
 WITH lapsed AS (
     SELECT locks.namespace, locks.name
     FROM locks
@@ -48,21 +50,31 @@ swept AS (
     RETURNING locks.*
 ),
 recorded AS (
-    INSERT INTO lock_events (occurred_at, event, namespace, name, fencing_token, account_id,
-                             key_id, owner, expires_at)
-    SELECT now(), 'expired', namespace, name, fencing_token, account_id, key_id, owner, expires_at
+    "#,
+    record_kind_events!(),
+    r#"
+    SELECT now(), 'expired', namespace, name, fencing_token, account_id, key_id, owner, expires_at,
+           NULL, NULL::bytea, NULL::inet, NULL::text, 'lock', NULL::uuid, 'exclusive'
     FROM swept
-    WHERE expires_at <> '-infinity'
+    WHERE expires_at <> '-infinity' AND mode = 'exclusive'
+    UNION ALL
+    SELECT now(), 'expired', s.namespace, s.name, h.fencing_token, h.account_id, h.key_id, h.owner,
+           h.expires_at, NULL, NULL, NULL, NULL, 'lock', NULL, 'shared'
+    FROM swept s, unnest(s.holders) h
+    WHERE s.mode = 'shared'
 ),
 woken AS (
-    SELECT pg_notify('leasehold_wake', s.namespace || '/' || s.name)
+    SELECT "#,
+    notify_waiters!("s.namespace", "s.name"),
+    r#"
     FROM swept s
     WHERE s.expires_at <> '-infinity'
       AND EXISTS (SELECT FROM lock_waiters w
                   WHERE w.namespace = s.namespace AND w.name = s.name AND w.expires_at > now())
 )
 SELECT count(*) FILTER (WHERE expires_at <> '-infinity') FROM swept WHERE (SELECT count(*) FROM woken) >= 0
-"#;
+"#
+);
 
 pub async fn sweep_keys(pool: &PgPool, keys: &[(String, String)]) -> Result<u64, StoreError> {
     let (namespaces, names): (Vec<&str>, Vec<&str>) =

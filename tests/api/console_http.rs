@@ -5,7 +5,10 @@ use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{redirect, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{key, spawn_app, spawn_app_with, test_settings as app_settings, wait_until, TestApp};
+use crate::helpers::{
+    json as body_of, key, spawn_app, spawn_app_with, test_settings as app_settings, wait_for_settled_audit,
+    wait_until, TestApp,
+};
 
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().redirect(redirect::Policy::none()).build().unwrap()
@@ -154,9 +157,13 @@ async fn pages_need_no_script_and_nothing_from_elsewhere() {
     app.acquire(&app.acme, "/v1/locks/job", json!({"owner": "<b>bold</b>"})).await;
     let (cookie, _) = sign_in(&app, &support.key).await.1.unwrap();
 
-    for path in
-        ["/console/audit?name=job", "/console/locks/acme/job", "/console/accounts/acme", "/console/login"]
-    {
+    for path in [
+        "/console/audit?name=job",
+        "/console/locks/acme/job",
+        "/console/semaphores/acme/job",
+        "/console/accounts/acme",
+        "/console/login",
+    ] {
         let response =
             client().get(format!("{}{path}", app.address)).header(COOKIE, &cookie).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{path}");
@@ -201,4 +208,136 @@ async fn a_session_ends_when_it_expires_or_its_key_is_revoked() {
     assert!(!signed_out(revoked.clone()).await);
     leasehold::admin::revoke_key(&app.pool, &admin.key_id).await.unwrap();
     assert!(signed_out(revoked).await, "a revoked key's session ends at once");
+}
+
+/// A console page's HTML, read with a session cookie; it must be there.
+async fn page(app: &TestApp, cookie: &str, path: &str) -> String {
+    let response =
+        client().get(format!("{}{path}", app.address)).header(COOKIE, cookie).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{path}");
+    response.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_semaphore_page_shows_its_limit_live_holders_and_their_leases() {
+    let app = spawn_app().await;
+    let support = key(&app.pool, "globex", Role::Support).await;
+    let path = "/v1/semaphores/workers";
+    let gone = body_of(app.acquire(&app.acme, path, json!({"limit": 3, "owner": "worker-1"})).await).await;
+    let live = body_of(app.acquire(&app.acme, path, json!({"limit": 3, "owner": "worker-2"})).await).await;
+    app.release(&app.acme, path, gone["lock_token"].as_str().unwrap()).await;
+    app.acquire(&app.acme, "/v1/locks/workers", json!({"owner": "a-lock-of-that-name"})).await;
+    wait_for_settled_audit(&app.pool).await;
+    let (cookie, _) = sign_in(&app, &support.key).await.1.unwrap();
+
+    let html = page(&app, &cookie, "/console/semaphores/acme/workers").await;
+    let signed_out = client().get(format!("{}/console/semaphores/acme/workers", app.address)).send().await;
+
+    assert!(html.contains("Semaphore <code>acme/workers</code>"), "{html}");
+    assert!(html.contains("3 holders at once") && html.contains("1 of 3"), "{html}");
+    let holders = html.split("Live holders").nth(1).unwrap().split("</table>").next().unwrap();
+    assert!(holders.contains(&format!("<th scope=\"row\">{}</th>", live["fencing_token"])), "{holders}");
+    assert!(holders.contains("worker-2") && !holders.contains("worker-1"), "{holders}");
+    assert!(holders.contains("href=\"/console/accounts/acme\"") && holders.contains(&app.acme.key_id));
+    let leases = html.split("Each lease of a permit").nth(1).unwrap().split("</table>").next().unwrap();
+    assert!(leases.contains("worker-1") && leases.contains("released by key"), "{leases}");
+    assert!(!html.contains("a-lock-of-that-name"), "a lock of the same name is another thing");
+    assert_eq!(signed_out.unwrap().headers()[LOCATION], "/console/login");
+}
+
+#[tokio::test]
+async fn the_account_page_lists_the_semaphore_permits_it_holds() {
+    let app = spawn_app().await;
+    let support = key(&app.pool, "globex", Role::Support).await;
+    let path = "/v1/semaphores/workers";
+    let gone = body_of(app.acquire(&app.acme, path, json!({"limit": 3, "owner": "worker-1"})).await).await;
+    app.acquire(&app.acme, path, json!({"limit": 3, "owner": "worker-2"})).await;
+    app.acquire(&app.globex, "/v1/semaphores/elsewhere", json!({"limit": 3, "owner": "globex-worker"})).await;
+    app.release(&app.acme, path, gone["lock_token"].as_str().unwrap()).await;
+    let (cookie, _) = sign_in(&app, &support.key).await.1.unwrap();
+
+    let html = page(&app, &cookie, "/console/accounts/acme").await;
+
+    let permits = html.split("Permits this account holds").nth(1).unwrap().split("</table>").next().unwrap();
+    assert!(permits.contains("href=\"/console/semaphores/acme/workers\"") && permits.contains("worker-2"));
+    assert!(!permits.contains("worker-1") && !permits.contains("globex-worker"), "{permits}");
+}
+
+#[tokio::test]
+async fn audit_rows_say_what_they_are_about_and_link_to_its_page() {
+    let app = spawn_app().await;
+    let support = key(&app.pool, "globex", Role::Support).await;
+    app.acquire(&app.acme, "/v1/semaphores/workers", json!({"limit": 2, "owner": "w"})).await;
+    app.acquire(&app.acme, "/v1/locks/workers", json!({"owner": "l"})).await;
+    wait_for_settled_audit(&app.pool).await;
+    let (cookie, _) = sign_in(&app, &support.key).await.1.unwrap();
+
+    let html = page(&app, &cookie, "/console/audit?name=workers").await;
+    let lock_page = page(&app, &cookie, "/console/locks/acme/workers").await;
+    let semaphores_only = page(&app, &cookie, "/console/audit?name=workers&kind=semaphore").await;
+
+    let rows: Vec<&str> = html.split("<tr>").skip(2).collect();
+    assert_eq!(rows.len(), 2, "{html}");
+    let row_of = |owner: &str| *rows.iter().find(|r| r.contains(&format!("<td>{owner}</td>"))).unwrap();
+    assert!(row_of("w").contains("<td>semaphore</td>"));
+    assert!(row_of("w").contains("href=\"/console/semaphores/acme/workers\""));
+    assert!(
+        row_of("l").contains("<td>lock</td>") && row_of("l").contains("href=\"/console/locks/acme/workers\"")
+    );
+    assert!(!lock_page.contains("<td>semaphore</td>"), "the lock's page shows only the lock's events");
+    assert_eq!(semaphores_only.split("<tr>").skip(2).count(), 1, "{semaphores_only}");
+    assert!(semaphores_only.contains("<option value=\"semaphore\" selected>"), "the form keeps the filter");
+}
+
+#[tokio::test]
+async fn the_lock_page_shows_the_set_a_lease_belongs_to_and_its_other_members() {
+    let app = spawn_app().await;
+    let support = key(&app.pool, "globex", Role::Support).await;
+    let set = body_of(app.acquire(&app.acme, "/v1/lock-sets", json!({"names": ["b", "a", "c"]})).await).await;
+    let set_id = set["set_id"].as_str().unwrap();
+    wait_for_settled_audit(&app.pool).await;
+    let (cookie, _) = sign_in(&app, &support.key).await.1.unwrap();
+
+    let html = page(&app, &cookie, "/console/locks/acme/b").await;
+    let audit = page(&app, &cookie, "/console/audit?name=a").await;
+
+    let facts = html.split("<dl class=\"facts\">").nth(1).unwrap().split("</dl>").next().unwrap();
+    assert!(facts.contains("Lock set") && facts.contains(set_id), "{facts}");
+    assert!(
+        facts.contains("href=\"/console/locks/acme/a\"") && facts.contains("href=\"/console/locks/acme/c\"")
+    );
+    assert!(!facts.contains("href=\"/console/locks/acme/b\""), "not itself: {facts}");
+    let leases = html.split("Each lease of this lock").nth(1).unwrap().split("</table>").next().unwrap();
+    assert!(leases.contains("Lock set") && leases.contains(set_id), "{leases}");
+    assert!(audit.contains(&format!("<code>{set_id}</code>")), "{audit}");
+}
+
+#[tokio::test]
+async fn the_lock_page_shows_a_shared_locks_mode_and_every_reader() {
+    let app = spawn_app().await;
+    let support = key(&app.pool, "globex", Role::Support).await;
+    let read = |owner: &'static str| {
+        app.acquire(&app.acme, "/v1/locks/doc", json!({"mode": "shared", "owner": owner}))
+    };
+    let (first, second) = (body_of(read("reader-1").await).await, body_of(read("reader-2").await).await);
+    wait_for_settled_audit(&app.pool).await;
+    let (cookie, _) = sign_in(&app, &support.key).await.1.unwrap();
+
+    let html = page(&app, &cookie, "/console/locks/acme/doc").await;
+    let audit = page(&app, &cookie, "/console/audit?name=doc").await;
+
+    let facts = html.split("<dl class=\"facts\">").nth(1).unwrap().split("</dl>").next().unwrap();
+    assert!(facts.contains("shared, by 2 readers"), "{facts}");
+    let readers = html.split("Readers, in the order").nth(1).unwrap().split("</table>").next().unwrap();
+    for (reader, owner) in [(&first, "reader-1"), (&second, "reader-2")] {
+        assert!(
+            readers.contains(&format!("<th scope=\"row\">{}</th>", reader["fencing_token"])),
+            "{readers}"
+        );
+        assert!(readers.contains(owner), "{readers}");
+    }
+    assert!(readers.contains(&app.acme.key_id) && readers.contains("href=\"/console/accounts/acme\""));
+    let leases = html.split("Each lease of this lock").nth(1).unwrap().split("</table>").next().unwrap();
+    assert!(leases.contains("Mode") && leases.matches("<td>shared</td>").count() == 2, "{leases}");
+    assert_eq!(audit.matches("<td>shared lock</td>").count(), 2, "{audit}");
 }

@@ -33,7 +33,7 @@ async fn serve_refuses_a_database_that_acknowledges_commits_before_they_are_on_d
 
 #[tokio::test]
 async fn allow_unsafe_durability_serves_such_a_database_anyway() {
-    let (_app, mut settings) = with_synchronous_commit("local").await;
+    let (_app, mut settings) = with_synchronous_commit("off").await;
     settings.allow_unsafe_durability = true;
 
     let app = Application::build(&settings).await.expect("the server starts");
@@ -42,7 +42,7 @@ async fn allow_unsafe_durability_serves_such_a_database_anyway() {
 }
 
 #[tokio::test]
-async fn remote_write_is_served_with_a_warning() {
+async fn remote_write_is_served() {
     let (_app, settings) = with_synchronous_commit("remote_write").await;
 
     assert!(Application::build(&settings).await.is_ok());

@@ -21,7 +21,8 @@ use tokio::sync::Mutex;
 
 use crate::helpers::{start_replica, test_settings, wait_until};
 
-const PORT: u16 = 54401;
+// Below the ephemeral range: see failover.rs.
+const PORT: u16 = 26401;
 
 fn cluster_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join("durability-crash")

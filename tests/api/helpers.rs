@@ -131,7 +131,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
 /// Starts one more server on the same pool's database; returns its address.
 pub fn start_replica(settings: &Settings, pool: PgPool) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let app = Application::serve(settings, pool, listener).expect("the server starts");
+    let app = Application::serve(settings, pool.into(), listener).expect("the server starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until(std::future::pending()));
     address

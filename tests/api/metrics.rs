@@ -43,7 +43,7 @@ async fn metrics_expose_every_documented_series_without_a_key() {
 }
 
 #[tokio::test]
-async fn lock_outcomes_are_counted_by_route_and_status() {
+async fn lock_outcomes_are_counted_by_api_and_outcome() {
     let app = spawn_app().await;
     let granted = json(app.acquire(&app.acme, "/v1/locks/a", json!({})).await).await;
     let token = granted["lock_token"].as_str().unwrap().to_owned();
@@ -55,7 +55,7 @@ async fn lock_outcomes_are_counted_by_route_and_status() {
     let text = scrape(&app).await;
 
     for outcome in ["acquired", "conflict", "renewed", "released", "lease_lost"] {
-        let series = format!("leasehold_lock_outcomes_total{{outcome=\"{outcome}\"}}");
+        let series = format!("leasehold_lock_outcomes_total{{api=\"native\",outcome=\"{outcome}\"}}");
         assert_eq!(value(&text, &series), Some(1.0), "{series} in:\n{text}");
     }
     assert_eq!(value(&text, "leasehold_audit_rows_total "), Some(3.0));
@@ -72,7 +72,8 @@ async fn swept_leases_count_as_expired() {
     wait_for_lapse(&app.pool).await;
 
     wait_until(std::time::Duration::from_secs(10), || async {
-        value(&scrape(&app).await, "leasehold_lock_outcomes_total{outcome=\"expired\"}") == Some(1.0)
+        value(&scrape(&app).await, "leasehold_lock_outcomes_total{api=\"sweeper\",outcome=\"expired\"}")
+            == Some(1.0)
     })
     .await;
 }

@@ -92,3 +92,44 @@ async fn every_documented_operation_is_served() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_compatibility_routes_are_documented_under_their_own_tag() {
+    let app = spawn_app().await;
+    let doc = document(&app).await;
+
+    for (method, path) in [
+        ("get", "/v1/acquire/{name}"),
+        ("post", "/v1/acquire/{name}"),
+        ("get", "/v1/heartbeat/{name}"),
+        ("get", "/v1/release/{name}"),
+        ("post", "/lock/key/{name}"),
+        ("delete", "/lock/uuid/{uuid}"),
+        ("get", "/lock/uuid/{uuid}"),
+        ("post", "/api/{key}"),
+        ("delete", "/api/{key}"),
+        ("get", "/api/{key}"),
+    ] {
+        let operation = &doc["paths"][path][method];
+        assert_eq!(operation["tags"], serde_json::json!(["compat"]), "{method} {path}");
+    }
+}
+
+/// OpenAPI requires unique operation ids; tools that follow links (and SDK
+/// generators) resolve operations by them.
+#[tokio::test]
+async fn every_operation_id_is_unique() {
+    let app = spawn_app().await;
+    let doc = document(&app).await;
+
+    let mut seen = std::collections::HashMap::new();
+    for (path, operations) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            let Some(id) = operation["operationId"].as_str() else { continue };
+            if let Some(first) = seen.insert(id.to_owned(), format!("{method} {path}")) {
+                panic!("operationId {id} names both {first} and {method} {path}");
+            }
+        }
+    }
+    assert!(seen.len() > 40, "{} operations", seen.len());
+}

@@ -1,15 +1,14 @@
 use actix_web::web::{Data, Path, Query};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::HttpResponse;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tracing_actix_web::RequestId;
 
-use super::{actor, limit, require_admin, required};
+use super::{account_named, next_page, required, Admin};
 use crate::admin::actions;
-use crate::domain::Plan;
+use crate::domain::{page_limit, Plan};
+use crate::http::api_schema::AdminErrors;
 use crate::http::error::ApiError;
-use crate::http::extract::{Caller, JsonBody};
-use crate::http::openapi::AdminErrors;
+use crate::http::extract::JsonBody;
 use crate::http::AppState;
 use crate::store::accounts::{self, AccountRecord, HeldLock};
 use crate::store::keys::{self, KeyInfo};
@@ -24,20 +23,16 @@ pub struct CreateBody {
 }
 
 /// Create an account; a business account also gets a namespace of its name.
-#[utoipa::path(post, path = "/v1/admin/accounts", tag = "admin",
+#[utoipa::path(post, path = "/v1/admin/accounts", operation_id = "create_account", tag = "admin",
     request_body(content = CreateBody, content_type = "application/json"),
     responses((status = 201, description = "The account", body = Object), AdminErrors))]
 pub async fn create(
-    req: HttpRequest,
     state: Data<AppState>,
-    Caller(caller): Caller,
+    Admin { actor, .. }: Admin,
     JsonBody(body): JsonBody<CreateBody>,
-    request_id: RequestId,
 ) -> Result<HttpResponse, ApiError> {
-    require_admin(&caller)?;
     let plan: Plan = required(body.plan, "plan")?.parse()?;
     let name = required(body.name, "name")?;
-    let actor = actor(&req, &caller, &request_id);
     let created = state.db(actions::create_account(&state.pool, &actor, &name, plan)).await?;
     Ok(HttpResponse::Created().json(created))
 }
@@ -50,17 +45,16 @@ pub struct ListParams {
 }
 
 /// List accounts by name, a page at a time.
-#[utoipa::path(get, path = "/v1/admin/accounts", tag = "admin", params(ListParams),
+#[utoipa::path(get, path = "/v1/admin/accounts", operation_id = "list_accounts", tag = "admin", params(ListParams),
     responses((status = 200, description = "`{\"accounts\": [...], \"next_after\"}`", body = Object), AdminErrors))]
 pub async fn list(
     state: Data<AppState>,
-    Caller(caller): Caller,
+    _: Admin,
     Query(params): Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
-    require_admin(&caller)?;
-    let limit = limit(params.limit)?;
+    let limit = page_limit(params.limit)?;
     let found = state.db(accounts::list(&state.pool, params.after.as_deref(), limit)).await?;
-    let next = (found.len() as i64 == limit).then(|| found.last().map(|a| a.name.clone())).flatten();
+    let next = next_page(&found, limit, |a| a.name.clone());
     Ok(HttpResponse::Ok().json(json!({ "accounts": found, "next_after": next })))
 }
 
@@ -77,10 +71,7 @@ pub struct AccountDetails {
 /// The account page's data: also what the console shows.
 pub async fn details(state: &AppState, name: &str) -> Result<AccountDetails, ApiError> {
     let pool = &state.pool;
-    let account = state
-        .db(accounts::record(pool, name))
-        .await?
-        .ok_or_else(|| ApiError::Missing("account_not_found", format!("no account named {name:?}")))?;
+    let account = account_named(state, name).await?;
     let (namespaces, keys, live_locks) = state
         .db(async {
             tokio::try_join!(
@@ -96,12 +87,7 @@ pub async fn details(state: &AppState, name: &str) -> Result<AccountDetails, Api
 /// An account with its namespaces, keys (never secrets) and live locks.
 #[utoipa::path(get, path = "/v1/admin/accounts/{account}", tag = "admin", params(("account" = String, Path)),
     responses((status = 200, description = "The account", body = Object), AdminErrors))]
-pub async fn show(
-    state: Data<AppState>,
-    Caller(caller): Caller,
-    path: Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    require_admin(&caller)?;
+pub async fn show(state: Data<AppState>, _: Admin, path: Path<String>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(details(&state, &path).await?))
 }
 
@@ -118,16 +104,12 @@ pub struct UpdateBody {
     request_body(content = UpdateBody, content_type = "application/json"),
     responses((status = 200, description = "The account", body = Object), AdminErrors))]
 pub async fn update(
-    req: HttpRequest,
     state: Data<AppState>,
-    Caller(caller): Caller,
+    Admin { actor, .. }: Admin,
     path: Path<String>,
     JsonBody(body): JsonBody<UpdateBody>,
-    request_id: RequestId,
 ) -> Result<HttpResponse, ApiError> {
-    require_admin(&caller)?;
     let plan = body.plan.map(|p| p.parse::<Plan>()).transpose()?;
-    let actor = actor(&req, &caller, &request_id);
     let updated = state.db(actions::update_account(&state.pool, &actor, &path, plan, body.disabled)).await?;
     Ok(HttpResponse::Ok().json(updated))
 }

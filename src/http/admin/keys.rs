@@ -1,31 +1,22 @@
 use actix_web::web::{Data, Path};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::HttpResponse;
 use serde::Deserialize;
 use serde_json::json;
-use tracing_actix_web::RequestId;
 
-use super::{actor, require_admin};
+use super::{account_named, Admin};
 use crate::admin::actions::{self, DEFAULT_ROTATION_GRACE_SECONDS, MAX_ROTATION_GRACE_SECONDS};
 use crate::domain::{InvalidInput, Role};
+use crate::http::api_schema::AdminErrors;
 use crate::http::error::ApiError;
-use crate::http::extract::{Caller, JsonBody};
-use crate::http::openapi::AdminErrors;
+use crate::http::extract::JsonBody;
 use crate::http::AppState;
-use crate::store::{accounts, keys};
+use crate::store::keys;
 
 /// An account's keys: ids, role, namespace, created, last used; never secrets.
-#[utoipa::path(get, path = "/v1/admin/accounts/{account}/keys", tag = "admin", params(("account" = String, Path)),
+#[utoipa::path(get, path = "/v1/admin/accounts/{account}/keys", operation_id = "list_keys", tag = "admin", params(("account" = String, Path)),
     responses((status = 200, description = "`{\"keys\": [...]}`", body = Object), AdminErrors))]
-pub async fn list(
-    state: Data<AppState>,
-    Caller(caller): Caller,
-    path: Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    require_admin(&caller)?;
-    let account = state
-        .db(accounts::record(&state.pool, &path))
-        .await?
-        .ok_or_else(|| ApiError::Missing("account_not_found", format!("no account named {:?}", *path)))?;
+pub async fn list(state: Data<AppState>, _: Admin, path: Path<String>) -> Result<HttpResponse, ApiError> {
+    let account = account_named(&state, &path).await?;
     let keys = state.db(keys::list_for_account(&state.pool, account.id)).await?;
     Ok(HttpResponse::Ok().json(json!({ "keys": keys })))
 }
@@ -39,20 +30,16 @@ pub struct CreateBody {
 }
 
 /// Answers the clear key, once; only its hash is kept.
-#[utoipa::path(post, path = "/v1/admin/accounts/{account}/keys", tag = "admin", params(("account" = String, Path)),
+#[utoipa::path(post, path = "/v1/admin/accounts/{account}/keys", operation_id = "create_key", tag = "admin", params(("account" = String, Path)),
     request_body(content = CreateBody, content_type = "application/json"),
     responses((status = 201, description = "`{\"key_id\", \"key\", \"account\", \"role\", \"namespace\"}`", body = Object), AdminErrors))]
 pub async fn create(
-    req: HttpRequest,
     state: Data<AppState>,
-    Caller(caller): Caller,
+    Admin { actor, .. }: Admin,
     path: Path<String>,
     JsonBody(body): JsonBody<CreateBody>,
-    request_id: RequestId,
 ) -> Result<HttpResponse, ApiError> {
-    require_admin(&caller)?;
     let role: Role = body.role.as_deref().unwrap_or("client").parse()?;
-    let actor = actor(&req, &caller, &request_id);
     let created =
         state.db(actions::create_key(&state.pool, &actor, &path, role, body.namespace.as_deref())).await?;
     Ok(HttpResponse::Created().json(created))
@@ -62,14 +49,10 @@ pub async fn create(
 #[utoipa::path(delete, path = "/v1/admin/keys/{key_id}", tag = "admin", params(("key_id" = String, Path)),
     responses((status = 204, description = "Revoked"), AdminErrors))]
 pub async fn revoke(
-    req: HttpRequest,
     state: Data<AppState>,
-    Caller(caller): Caller,
+    Admin { actor, .. }: Admin,
     path: Path<String>,
-    request_id: RequestId,
 ) -> Result<HttpResponse, ApiError> {
-    require_admin(&caller)?;
-    let actor = actor(&req, &caller, &request_id);
     state.db(actions::revoke_key(&state.pool, &actor, &path)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -86,14 +69,11 @@ pub struct RotateBody {
     request_body(content = RotateBody, content_type = "application/json"),
     responses((status = 201, description = "The new key, shown once", body = Object), AdminErrors))]
 pub async fn rotate(
-    req: HttpRequest,
     state: Data<AppState>,
-    Caller(caller): Caller,
+    Admin { actor, .. }: Admin,
     path: Path<String>,
     JsonBody(body): JsonBody<RotateBody>,
-    request_id: RequestId,
 ) -> Result<HttpResponse, ApiError> {
-    require_admin(&caller)?;
     let grace = match body.grace_seconds {
         None => DEFAULT_ROTATION_GRACE_SECONDS,
         Some(s) if (0..=i64::from(MAX_ROTATION_GRACE_SECONDS)).contains(&s) => s as u32,
@@ -102,7 +82,6 @@ pub async fn rotate(
             return Err(InvalidInput::new("invalid_grace", message).into());
         }
     };
-    let actor = actor(&req, &caller, &request_id);
     let rotated = state.db(actions::rotate_key(&state.pool, &actor, &path, grace)).await?;
     Ok(HttpResponse::Created().json(rotated))
 }

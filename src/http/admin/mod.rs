@@ -6,16 +6,24 @@ pub(crate) mod accounts;
 pub(crate) mod keys;
 pub(crate) mod namespaces;
 
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
 use actix_web::web::{self, ServiceConfig};
-use actix_web::HttpRequest;
-use tracing_actix_web::RequestId;
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
+
+use crate::http::request_id::RequestId;
 
 pub use accounts::{details, AccountDetails};
 pub use namespaces::parse_reason;
 
 use super::error::ApiError;
+use super::extract::Caller;
+use super::AppState;
 use crate::admin::actions::Actor;
-use crate::domain::{InvalidInput, LockError, Principal};
+use crate::domain::{InvalidInput, LockError, Principal, Role};
+use crate::store::{self, accounts::AccountRecord};
 
 pub fn routes(cfg: &mut ServiceConfig) {
     let resource = |path: &str, methods| web::resource(path).default_service(super::serving(methods));
@@ -51,22 +59,42 @@ pub fn routes(cfg: &mut ServiceConfig) {
     .service(resource("/v1/admin/log", "GET").route(web::get().to(namespaces::log)));
 }
 
-/// Admin routes answer 403 to any other role.
-pub fn require_admin(caller: &Principal) -> Result<(), ApiError> {
-    match caller.role {
-        crate::domain::Role::Admin => Ok(()),
-        _ => Err(LockError::Forbidden("this needs an admin key").into()),
+/// An admin key's caller, and the admin log's record of who acts: the key,
+/// its account, the peer and the request id. Without a valid key, 401
+/// (`unauthorized`) as for every route; with any other role, 403
+/// (`forbidden`).
+pub struct Admin {
+    pub caller: Principal,
+    pub actor: Actor,
+}
+
+impl FromRequest for Admin {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let caller = Caller::from_request(req, payload);
+        let req = req.clone();
+        Box::pin(async move {
+            let Caller(caller) = caller.await?;
+            if caller.role != Role::Admin {
+                return Err(LockError::Forbidden("this needs an admin key").into());
+            }
+            let actor = actor(&req, &caller);
+            Ok(Admin { caller, actor })
+        })
     }
 }
 
-/// The acting admin, as the admin log records it.
-pub fn actor(req: &HttpRequest, caller: &Principal, request_id: &RequestId) -> Actor {
-    let source = req.peer_addr().map_or_else(|| "unknown".to_owned(), |peer| peer.ip().to_string());
+/// The acting key, as the admin log records it.
+pub fn actor(req: &HttpRequest, caller: &Principal) -> Actor {
+    let peer = req.peer_addr().map(|peer| peer.ip());
     Actor {
         key_id: Some(caller.key_id.as_str().to_owned()),
         account_id: Some(caller.account_id),
-        source,
-        request_id: Some(request_id.to_string()),
+        source: peer.map_or_else(|| "unknown".to_owned(), |peer| peer.to_string()),
+        client_addr: peer,
+        request_id: req.extensions().get::<RequestId>().map(ToString::to_string),
     }
 }
 
@@ -75,10 +103,15 @@ pub fn required<T>(value: Option<T>, field: &str) -> Result<T, ApiError> {
     value.ok_or_else(|| InvalidInput::new("invalid_body", format!("{field} is required")).into())
 }
 
-/// `limit` of a listing: 1 to 1000, 100 by default.
-pub fn limit(value: Option<i64>) -> Result<i64, ApiError> {
-    match value.unwrap_or(100) {
-        limit @ 1..=1000 => Ok(limit),
-        _ => Err(InvalidInput::new("invalid_limit", "limit must be between 1 and 1000").into()),
-    }
+/// The account an admin route names, or 404 `account_not_found`.
+async fn account_named(state: &AppState, name: &str) -> Result<AccountRecord, ApiError> {
+    state
+        .db(store::accounts::record(&state.pool, name))
+        .await?
+        .ok_or_else(|| ApiError::Missing("account_not_found", format!("no account named {name:?}")))
+}
+
+/// Where the next page starts: the last item's key when the page is full.
+fn next_page<T, K>(found: &[T], limit: i64, key: impl FnOnce(&T) -> K) -> Option<K> {
+    (found.len() as i64 == limit).then(|| found.last().map(key)).flatten()
 }

@@ -2,16 +2,16 @@ use actix_web::web::{Data, Path, Query};
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
-use tracing_actix_web::RequestId;
 
-use super::{actor, limit, require_admin, required};
+use super::{account_named, next_page, required, Admin};
 use crate::admin::actions;
-use crate::domain::{InvalidInput, LockError, LockName};
+use crate::domain::{page_limit, InvalidInput, LockError, LockName};
+use crate::http::api_schema::AdminErrors;
 use crate::http::error::ApiError;
-use crate::http::extract::{namespace_not_found_unless_valid, Caller, JsonBody};
-use crate::http::openapi::AdminErrors;
+use crate::http::extract::{namespace_not_found_unless_valid, JsonBody};
 use crate::http::AppState;
-use crate::store::{accounts, admin_log, namespaces};
+use crate::leases::ForceRelease;
+use crate::store::{admin_log, namespaces};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -22,27 +22,20 @@ pub struct ListParams {
 }
 
 /// List namespaces, optionally one account's.
-#[utoipa::path(get, path = "/v1/admin/namespaces", tag = "admin", params(ListParams),
+#[utoipa::path(get, path = "/v1/admin/namespaces", operation_id = "list_namespaces", tag = "admin", params(ListParams),
     responses((status = 200, description = "`{\"namespaces\": [...], \"next_after\"}`", body = Object), AdminErrors))]
 pub async fn list(
     state: Data<AppState>,
-    Caller(caller): Caller,
+    _: Admin,
     Query(params): Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
-    require_admin(&caller)?;
-    let limit = limit(params.limit)?;
+    let limit = page_limit(params.limit)?;
     let account_id = match &params.account {
-        Some(name) => Some(
-            state
-                .db(accounts::record(&state.pool, name))
-                .await?
-                .ok_or_else(|| ApiError::Missing("account_not_found", format!("no account named {name:?}")))?
-                .id,
-        ),
+        Some(name) => Some(account_named(&state, name).await?.id),
         None => None,
     };
     let found = state.db(namespaces::list(&state.pool, account_id, params.after.as_deref(), limit)).await?;
-    let next = (found.len() as i64 == limit).then(|| found.last().map(|n| n.name.clone())).flatten();
+    let next = next_page(&found, limit, |n| n.name.clone());
     Ok(HttpResponse::Ok().json(json!({ "namespaces": found, "next_after": next })))
 }
 
@@ -55,19 +48,15 @@ pub struct CreateBody {
 }
 
 /// Create a private namespace for a business account.
-#[utoipa::path(post, path = "/v1/admin/namespaces", tag = "admin",
+#[utoipa::path(post, path = "/v1/admin/namespaces", operation_id = "create_namespace", tag = "admin",
     request_body(content = CreateBody, content_type = "application/json"),
     responses((status = 201, description = "The namespace", body = Object), AdminErrors))]
 pub async fn create(
-    req: HttpRequest,
     state: Data<AppState>,
-    Caller(caller): Caller,
+    Admin { actor, .. }: Admin,
     JsonBody(body): JsonBody<CreateBody>,
-    request_id: RequestId,
 ) -> Result<HttpResponse, ApiError> {
-    require_admin(&caller)?;
     let (name, account) = (required(body.name, "name")?, required(body.account, "account")?);
-    let actor = actor(&req, &caller, &request_id);
     let created = state.db(actions::create_namespace(&state.pool, &actor, &name, &account)).await?;
     Ok(HttpResponse::Created().json(created))
 }
@@ -78,14 +67,10 @@ pub async fn create(
 #[utoipa::path(delete, path = "/v1/admin/namespaces/{namespace}", tag = "admin", params(("namespace" = String, Path)),
     responses((status = 204, description = "Deleted"), AdminErrors))]
 pub async fn delete(
-    req: HttpRequest,
     state: Data<AppState>,
-    Caller(caller): Caller,
+    Admin { actor, .. }: Admin,
     path: Path<String>,
-    request_id: RequestId,
 ) -> Result<HttpResponse, ApiError> {
-    require_admin(&caller)?;
-    let actor = actor(&req, &caller, &request_id);
     state.db(actions::delete_namespace(&state.pool, &actor, &path)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -113,23 +98,18 @@ pub fn parse_reason(reason: Option<String>) -> Result<String, InvalidInput> {
 pub async fn force_release(
     req: HttpRequest,
     state: Data<AppState>,
-    Caller(caller): Caller,
+    Admin { caller, actor }: Admin,
     path: Path<(String, String)>,
     JsonBody(body): JsonBody<ForceReleaseBody>,
-    request_id: RequestId,
 ) -> Result<HttpResponse, ApiError> {
-    require_admin(&caller)?;
     let (namespace, name) = path.into_inner();
     let namespace = namespace_not_found_unless_valid(&namespace)?;
     let name = LockName::parse(&name)?;
     let from_query = Query::<ForceReleaseBody>::from_query(req.query_string()).ok().and_then(|q| q.0.reason);
     let reason = parse_reason(body.reason.or(from_query))?;
     state.namespaces.authorize(&caller, namespace.clone(), crate::tenancy::Access::Write).await?;
-    let actor = actor(&req, &caller, &request_id);
-    let ended = state
-        .db(actions::force_release(&state.pool, &actor, &namespace, name.as_str(), &reason))
-        .await?
-        .ok_or(LockError::NotHeld)?;
+    let force = ForceRelease { namespace: &namespace, name: name.as_str(), reason: &reason };
+    let ended = state.leases.force_release(&actor, force).await?.ok_or(LockError::NotHeld)?;
     Ok(HttpResponse::Ok().json(json!({ "released": ended, "reason": reason })))
 }
 
@@ -146,12 +126,11 @@ pub struct LogParams {
     responses((status = 200, description = "`{\"entries\": [...], \"next_before\"}`", body = Object), AdminErrors))]
 pub async fn log(
     state: Data<AppState>,
-    Caller(caller): Caller,
+    _: Admin,
     Query(params): Query<LogParams>,
 ) -> Result<HttpResponse, ApiError> {
-    require_admin(&caller)?;
-    let limit = limit(params.limit)?;
+    let limit = page_limit(params.limit)?;
     let entries = state.db(admin_log::list(&state.pool, params.before, limit)).await?;
-    let next = (entries.len() as i64 == limit).then(|| entries.last().map(|e| e.id)).flatten();
+    let next = next_page(&entries, limit, |e| e.id);
     Ok(HttpResponse::Ok().json(json!({ "entries": entries, "next_before": next })))
 }

@@ -4,90 +4,101 @@
 //! (a plan that lets its keys choose takes `?ttl=SECONDS`).
 
 use actix_web::web::{Data, Query};
-use actix_web::HttpResponse;
+use actix_web::{HttpRequest, HttpResponse};
 use serde::Deserialize;
-use tracing_actix_web::RequestId;
 
+use super::super::api_schema::WriteErrors;
 use super::super::error::ApiError;
 use super::super::extract::{Caller, LockPath};
+use super::super::locks::fencing_token;
+use super::super::request_id::RequestId;
 use super::super::AppState;
-use crate::domain::{Principal, Ttl};
-use crate::store::compat::{self, Acquired, CompatActor, CompatApi, CompatLease, Holder, Released};
-use crate::store::StoreError;
-use crate::tenancy::Access;
+use super::{call, lost};
+use crate::domain::{Api, CompatHolder, LockMode, Principal, Proof, Ttl};
+use crate::leases::{AcquireRequest, Acquired, LeaseLength, LockRef};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LeaseParams {
+    /// The lease in seconds, on plans that let keys choose.
     ttl: Option<i64>,
 }
 
+/// Lockable acquire: `{"response": true}` when granted, `false` when held.
+#[utoipa::path(get, path = "/v1/acquire/{name}", operation_id = "lockable_acquire", tag = "compat", params(("name" = String, Path), LeaseParams),
+    responses((status = 200, description = "`{\"response\": true|false}`; a grant carries `Fencing-Token`", body = Object), WriteErrors))]
 pub async fn acquire(
+    req: HttpRequest,
     state: Data<AppState>,
     Caller(caller): Caller,
     path: LockPath,
     Query(params): Query<LeaseParams>,
     request_id: RequestId,
 ) -> Result<HttpResponse, ApiError> {
-    let namespace = state.namespaces.authorize(&caller, path.namespace_for(&caller), Access::Write).await?;
-    let ttl = lease(&state, &caller, params.ttl)?
-        .unwrap_or_else(|| Ttl::from_seconds(state.plans.rules(caller.plan).default_ttl_seconds));
-    let lease = CompatLease {
-        namespace: &namespace,
-        name: &path.name,
-        ttl,
+    let request = AcquireRequest {
+        namespace: path.namespace,
+        name: path.name,
+        ttl: LeaseLength::Asked(params.ttl.map(Ttl::parse).transpose()?),
+        owner: None,
         metadata: None,
-        api: CompatApi::Lockable,
-        secret_hash: None,
-        id: None,
-        replaces: None,
+        wait_seconds: 0,
+        compat: Some(CompatHolder { api: Api::Lockable, secret_hash: None, mutex_id: None }),
+        mode: LockMode::Exclusive,
     };
-    let request_id = request_id.to_string();
-    let actor = CompatActor { principal: Some(&caller), client_addr: None, request_id: Some(&request_id) };
-    match state.db(compat::acquire(&state.pool, &lease, actor)).await? {
-        Acquired::Granted(_) => Ok(answer(true)),
-        Acquired::Held { .. } | Acquired::Queued { .. } => Ok(answer(false)),
-        Acquired::Contended => Err(StoreError::TimedOut.into()),
+    match state.leases.acquire(&call(&req, Some(&caller), Api::Lockable, &request_id), request).await? {
+        Acquired::Granted(grant) => {
+            Ok(HttpResponse::Ok().insert_header(fencing_token(grant.lock.fencing_token)).json(answer(true)))
+        }
+        Acquired::Held { .. } | Acquired::Queued { .. } => Ok(HttpResponse::Ok().json(answer(false))),
     }
 }
 
 /// Renews the lease only when the caller's account holds it through Lockable.
+#[utoipa::path(get, path = "/v1/heartbeat/{name}", tag = "compat", params(("name" = String, Path), LeaseParams),
+    responses((status = 200, description = "`{\"response\": true|false}`", body = Object), WriteErrors))]
 pub async fn heartbeat(
+    req: HttpRequest,
     state: Data<AppState>,
     Caller(caller): Caller,
     path: LockPath,
     Query(params): Query<LeaseParams>,
     request_id: RequestId,
 ) -> Result<HttpResponse, ApiError> {
-    let namespace = state.namespaces.authorize(&caller, path.namespace_for(&caller), Access::Write).await?;
-    let ttl = lease(&state, &caller, params.ttl)?;
-    let request_id = request_id.to_string();
-    let renew =
-        compat::renew_by_account(&state.pool, &namespace, &path.name, ttl, &caller, Some(&request_id));
-    Ok(answer(state.db(renew).await?))
+    let ttl = params.ttl.map(Ttl::parse).transpose()?;
+    let call = call(&req, Some(&caller), Api::Lockable, &request_id);
+    let renewed = state.leases.renew(&call, lock(path), holder(&caller), ttl).await;
+    Ok(HttpResponse::Ok().json(answer(!lost(renewed.map(drop))?)))
 }
 
 /// Lets the lease go only when the caller's account holds it through Lockable.
+#[utoipa::path(get, path = "/v1/release/{name}", operation_id = "lockable_release", tag = "compat", params(("name" = String, Path)),
+    responses((status = 200, description = "`{\"response\": true|false}`", body = Object), WriteErrors))]
 pub async fn release(
+    req: HttpRequest,
     state: Data<AppState>,
     Caller(caller): Caller,
     path: LockPath,
     request_id: RequestId,
 ) -> Result<HttpResponse, ApiError> {
-    let namespace = state.namespaces.authorize(&caller, path.namespace_for(&caller), Access::Write).await?;
-    let holder =
-        Holder { api: CompatApi::Lockable, account_id: Some(caller.account_id), secret_hash: None, id: None };
-    let request_id = request_id.to_string();
-    let actor = CompatActor { principal: Some(&caller), client_addr: None, request_id: Some(&request_id) };
-    let released = state.db(compat::release(&state.pool, &namespace, &path.name, holder, actor)).await?;
-    Ok(answer(matches!(released, Released::Released)))
+    let call = call(&req, Some(&caller), Api::Lockable, &request_id);
+    let released = state.leases.release(&call, lock(path), holder(&caller)).await;
+    Ok(HttpResponse::Ok().json(answer(!lost(released)?)))
 }
 
-/// A chosen lease, checked against the plan.
-fn lease(state: &AppState, caller: &Principal, ttl: Option<i64>) -> Result<Option<Ttl>, ApiError> {
-    let Some(seconds) = ttl else { return Ok(None) };
-    Ok(Some(state.plans.rules(caller.plan).lease(Some(Ttl::parse(seconds)?))?))
+fn lock(path: LockPath) -> LockRef {
+    LockRef { namespace: path.namespace, name: path.name }
 }
 
-fn answer(response: bool) -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "response": response }))
+/// A Lockable holder is the account that took the lease through Lockable.
+fn holder(caller: &Principal) -> Proof<'static> {
+    Proof::Compat {
+        api: Api::Lockable,
+        account_id: Some(caller.account_id),
+        secret_hash: None,
+        mutex_id: None,
+    }
+}
+
+fn answer(response: bool) -> serde_json::Value {
+    serde_json::json!({ "response": response })
 }

@@ -4,33 +4,40 @@
 //! namespace, for plans with private namespaces). A secret given at acquire is
 //! needed to release; it is stored only as a hash.
 
+use actix_web::http::header;
 use actix_web::web::Data;
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
-use tracing_actix_web::RequestId;
 use uuid::Uuid;
 
-use super::super::error::ApiError;
+use super::super::api_schema::WriteErrors;
+use super::super::error::{error_body, ApiError};
 use super::super::extract::JsonBody;
+use super::super::locks::fencing_token;
+use super::super::request_id::RequestId;
 use super::super::AppState;
-use super::{actor, caller_or_anonymous, presented_caller};
-use crate::domain::{InvalidInput, Lock, LockError, LockName, Metadata, NamespaceName, Principal, Ttl};
-use crate::store::compat::{self, Acquired, CompatApi, CompatLease, Holder, Released};
-use crate::store::{locks, StoreError};
-use crate::tenancy::Access;
+use super::{call, caller_or_anonymous, presented_caller};
+use crate::domain::{
+    Api, CompatHolder, InvalidInput, Lock, LockError, LockMode, LockName, Metadata, NamespaceName, Principal,
+    Proof, Ttl,
+};
+use crate::leases::{AcquireRequest, Acquired, LeaseError, LeaseLength, LockRef};
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = LocklockAcquireBody)]
 #[serde(deny_unknown_fields)]
 pub struct AcquireBody {
     secret: Option<String>,
     expires_in: Option<i64>,
+    #[schema(value_type = Option<Object>)]
     data: Option<Box<RawValue>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = LocklockReleaseBody)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseBody {
     secret: Option<String>,
@@ -51,71 +58,101 @@ struct Target {
     name: LockName,
 }
 
+#[utoipa::path(post, path = "/lock/key/{name}", operation_id = "locklock_acquire", tag = "compat", params(("name" = String, Path)),
+    request_body(content = Option<AcquireBody>, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Locklock acquire: `{\"id\", \"acquired_at\", \"expires_at\", \"data\"}`, with `Fencing-Token`", body = Object),
+        (status = 409, description = "`lock_held`, with `expires_at` and Retry-After", body = Object), WriteErrors))]
 pub async fn acquire(
     req: HttpRequest,
     state: Data<AppState>,
     JsonBody(body): JsonBody<AcquireBody>,
     request_id: RequestId,
 ) -> Result<HttpResponse, ApiError> {
-    let target = target(&req, &state, Access::Write).await?;
+    let target = target(&req, &state).await?;
     let ttl = expires_in(&state, target.caller.as_ref(), body.expires_in)?;
-    let metadata = data(&state, target.caller.as_ref(), body.data)?;
+    let metadata = body.data.map(Metadata::parse).transpose()?.flatten();
     let secret_hash = body.secret.map(|s| secret_hash(&target, &s)).transpose()?;
-    let lease = CompatLease {
-        namespace: &target.namespace,
-        name: &target.name,
+    let request = AcquireRequest {
+        namespace: Some(target.namespace.clone()),
+        name: target.name.clone(),
         ttl,
-        metadata: metadata.as_ref(),
-        api: CompatApi::Locklock,
-        secret_hash: secret_hash.as_ref(),
-        id: None,
-        replaces: None,
+        owner: None,
+        metadata,
+        wait_seconds: 0,
+        compat: Some(CompatHolder { api: Api::Locklock, secret_hash, mutex_id: None }),
+        mode: LockMode::Exclusive,
     };
-    let request_id = request_id.to_string();
-    let actor = actor(&req, target.caller.as_ref(), &request_id);
-    match state.db(compat::acquire(&state.pool, &lease, actor)).await? {
-        Acquired::Granted(granted) => Ok(HttpResponse::Created().json(view(granted.lock, true))),
-        Acquired::Held { lock, retry_after } => {
-            Err(ApiError::HeldUntil { expires_at: Some(lock.lock.expires_at), retry_after })
-        }
-        Acquired::Queued { retry_after } => Err(ApiError::HeldUntil { expires_at: None, retry_after }),
-        Acquired::Contended => Err(StoreError::TimedOut.into()),
+    let call = call(&req, target.caller.as_ref(), Api::Locklock, &request_id);
+    match state.leases.acquire(&call, request).await? {
+        Acquired::Granted(grant) => Ok(HttpResponse::Created()
+            .insert_header(fencing_token(grant.lock.fencing_token))
+            .json(view(grant.lock, true))),
+        Acquired::Held { lock, retry_after, .. } => Ok(held(Some(lock.expires_at), retry_after)),
+        Acquired::Queued { retry_after, .. } => Ok(held(None, retry_after)),
     }
 }
 
+/// Locklock's conflict: until when the lock is held, if a lease holds it.
+fn held(expires_at: Option<DateTime<Utc>>, retry_after: u32) -> HttpResponse {
+    let mut body = error_body("lock_held", "the lock is held");
+    body["expires_at"] = serde_json::json!(expires_at);
+    HttpResponse::Conflict().insert_header((header::RETRY_AFTER, retry_after.to_string())).json(body)
+}
+
+#[utoipa::path(delete, path = "/lock/key/{name}", operation_id = "locklock_release", tag = "compat", params(("name" = String, Path)),
+    request_body(content = Option<ReleaseBody>, content_type = "application/json"),
+    responses(
+        (status = 204, description = "Released"),
+        (status = 403, description = "`secret_mismatch`: another secret, or a lease taken through another API", body = Object),
+        (status = 404, description = "`lock_not_held`", body = Object), WriteErrors))]
 pub async fn release(
     req: HttpRequest,
     state: Data<AppState>,
     JsonBody(body): JsonBody<ReleaseBody>,
     request_id: RequestId,
 ) -> Result<HttpResponse, ApiError> {
-    let target = target(&req, &state, Access::Write).await?;
+    let target = target(&req, &state).await?;
     let secret_hash = body.secret.map(|s| secret_hash(&target, &s)).transpose()?;
-    let holder =
-        Holder { api: CompatApi::Locklock, account_id: None, secret_hash: secret_hash.as_ref(), id: None };
-    let request_id = request_id.to_string();
-    let actor = actor(&req, target.caller.as_ref(), &request_id);
-    match state.db(compat::release(&state.pool, &target.namespace, &target.name, holder, actor)).await? {
-        Released::Released => Ok(HttpResponse::NoContent().finish()),
-        Released::Refused(_) => Err(ApiError::SecretMismatch),
-        Released::NotHeld => Err(LockError::NotHeld.into()),
+    let proof = Proof::Compat {
+        api: Api::Locklock,
+        account_id: None,
+        secret_hash: secret_hash.as_ref(),
+        mutex_id: None,
+    };
+    let call = call(&req, target.caller.as_ref(), Api::Locklock, &request_id);
+    let lock = LockRef { namespace: Some(target.namespace), name: target.name };
+    match state.leases.release(&call, lock, proof).await {
+        Ok(()) => Ok(HttpResponse::NoContent().finish()),
+        Err(LeaseError::HeldByAnother(_)) => Ok(HttpResponse::Forbidden().json(error_body(
+            "secret_mismatch",
+            "the lock was acquired with a different secret, or through another API",
+        ))),
+        Err(e) => Err(e.into()),
     }
 }
 
 /// The lock's state, never its secret; its data only for those who may see it.
-pub async fn status(req: HttpRequest, state: Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let target = target(&req, &state, Access::Read).await?;
-    let lock = state
-        .db(locks::find_live(&state.pool, &target.namespace, &target.name))
-        .await?
-        .ok_or(LockError::NotHeld)?;
-    let visible = target.caller.as_ref().is_some_and(|c| lock.details_visible_to(c));
-    Ok(HttpResponse::Ok().json(view(lock, visible)))
+#[utoipa::path(get, path = "/lock/key/{name}", operation_id = "locklock_status", tag = "compat", params(("name" = String, Path)),
+    responses(
+        (status = 200, description = "`{\"id\", \"acquired_at\", \"expires_at\", \"data\"}`", body = Object),
+        (status = 404, description = "`lock_not_held`", body = Object), WriteErrors))]
+pub async fn status(
+    req: HttpRequest,
+    state: Data<AppState>,
+    request_id: RequestId,
+) -> Result<HttpResponse, ApiError> {
+    let target = target(&req, &state).await?;
+    let call = call(&req, target.caller.as_ref(), Api::Locklock, &request_id);
+    let found =
+        state.leases.status(&call, LockRef { namespace: Some(target.namespace), name: target.name }).await?;
+    let visible = target.caller.as_ref().is_some_and(|c| found.lock.details_visible_to(c));
+    Ok(HttpResponse::Ok().json(view(found.lock, visible)))
 }
 
 /// `/lock/uuid/{uuid}`: the public namespace, anonymous callers when allowed.
 /// `/lock/key/{name}`: the key's namespace, on a plan with private ones.
-async fn target(req: &HttpRequest, state: &AppState, access: Access) -> Result<Target, ApiError> {
+async fn target(req: &HttpRequest, state: &AppState) -> Result<Target, ApiError> {
     let presented = presented_caller(req).await?;
     let info = req.match_info();
     let (caller, namespace, name) = match info.get("uuid") {
@@ -128,7 +165,7 @@ async fn target(req: &HttpRequest, state: &AppState, access: Access) -> Result<T
         }
         None => {
             let caller = presented.ok_or(ApiError::Unauthorized)?;
-            if !state.plans.rules(caller.plan).private_namespaces {
+            if !state.leases.rules(&caller).private_namespaces {
                 return Err(LockError::PlanForbids("custom lock names need a business plan".into()).into());
             }
             let name = LockName::parse(info.get("name").unwrap_or_default())?;
@@ -136,42 +173,30 @@ async fn target(req: &HttpRequest, state: &AppState, access: Access) -> Result<T
             (Some(caller), namespace, name)
         }
     };
-    let namespace = match &caller {
-        Some(caller) => state.namespaces.authorize(caller, namespace, access).await?,
-        None => namespace,
-    };
     Ok(Target { caller, namespace, name })
 }
 
 /// Without `expires_in`, the longest lease allowed: the plan's maximum, or
 /// `compat.locklock.max_expires_in` for anonymous callers.
-fn expires_in(state: &AppState, caller: Option<&Principal>, asked: Option<i64>) -> Result<Ttl, ApiError> {
+fn expires_in(
+    state: &AppState,
+    caller: Option<&Principal>,
+    asked: Option<i64>,
+) -> Result<LeaseLength, ApiError> {
     match (caller, asked) {
-        (Some(caller), None) => Ok(Ttl::from_seconds(state.plans.rules(caller.plan).max_ttl_seconds)),
-        (Some(caller), Some(seconds)) => {
-            Ok(state.plans.rules(caller.plan).lease(Some(Ttl::parse(seconds)?))?)
-        }
+        (Some(_), None) => Ok(LeaseLength::PlanMaximum),
+        (Some(_), Some(seconds)) => Ok(LeaseLength::Asked(Some(Ttl::parse(seconds)?))),
         (None, asked) => {
             let max = state.compat.locklock.max_expires_in;
             match asked.unwrap_or(i64::from(max)) {
-                seconds @ 1.. if seconds <= i64::from(max) => Ok(Ttl::from_seconds(seconds as u32)),
+                seconds @ 1.. if seconds <= i64::from(max) => {
+                    Ok(LeaseLength::Fitted(Ttl::from_seconds(seconds as u32)))
+                }
                 _ => Err(InvalidInput::new("invalid_ttl", format!("expires_in must be between 1 and {max}"))
                     .into()),
             }
         }
     }
-}
-
-/// `data` is metadata, for plans that allow it.
-fn data(
-    state: &AppState,
-    caller: Option<&Principal>,
-    raw: Option<Box<RawValue>>,
-) -> Result<Option<Metadata>, ApiError> {
-    let Some(metadata) = raw.map(Metadata::parse).transpose()?.flatten() else { return Ok(None) };
-    let caller = caller.ok_or_else(|| LockError::PlanForbids("data needs a business plan".into()))?;
-    state.plans.rules(caller.plan).check_metadata(&metadata)?;
-    Ok(Some(metadata))
 }
 
 /// SHA-256 of the secret, salted with the lock's identity so that equal

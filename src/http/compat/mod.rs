@@ -1,16 +1,15 @@
 //! Drop-in compatibility with three hosted lock APIs: Lockable
 //! (`/v1/acquire|heartbeat|release/{name}`), Locklock (`/lock/uuid/{uuid}`,
-//! `/lock/key/{name}`) and mutex.uno (`/api/{key}`). Each is a thin module over
-//! `store::compat`, whose leases are ordinary rows of the lock table: a lock
-//! taken through any API is held for all of them and for the native API, with
-//! the same fencing tokens, plans and audit trail. How each API's holder maps
-//! onto a lease is described in `store::compat`.
+//! `/lock/key/{name}`) and mutex.uno (`/api/{key}`). Each module parses its
+//! API's requests, asks the lease engine, and renders the outcome as that API
+//! documents it. Their leases are ordinary leases: a lock taken through any
+//! API is held for all of them and for the native API, with the same fencing
+//! tokens, plans and audit trail. How each API proves its holder is
+//! `domain::Proof`.
 
-mod lockable;
-mod locklock;
-mod mutex_uno;
-
-use std::net::IpAddr;
+pub(crate) mod lockable;
+pub(crate) mod locklock;
+pub(crate) mod mutex_uno;
 
 use actix_web::http::header;
 use actix_web::middleware::DefaultHeaders;
@@ -22,9 +21,10 @@ use uuid::Uuid;
 
 use super::error::ApiError;
 use super::extract::Caller;
+use super::request_id::RequestId;
 use super::serving;
-use crate::domain::Principal;
-use crate::store::compat::CompatActor;
+use crate::domain::{Api, LockError, Principal};
+use crate::leases::{Call, LeaseError};
 
 /// Every answer is about the lock's state at that moment, and Lockable's
 /// GETs change it: no cache may keep one.
@@ -85,11 +85,27 @@ fn caller_or_anonymous(caller: Option<Principal>, anonymous: bool) -> Result<Opt
     }
 }
 
-/// The audit actor: the key, or an anonymous caller and its TCP peer's
-/// address (forwarding headers are not trusted).
-fn actor<'a>(req: &HttpRequest, caller: Option<&'a Principal>, request_id: &'a str) -> CompatActor<'a> {
-    let client_addr: Option<IpAddr> = req.peer_addr().map(|a| a.ip());
-    CompatActor { principal: caller, client_addr, request_id: Some(request_id) }
+/// The engine's view of a compatibility request. An anonymous caller's
+/// audit rows record its TCP peer's address (forwarding headers are not
+/// trusted).
+fn call<'a>(
+    req: &HttpRequest,
+    caller: Option<&'a Principal>,
+    api: Api,
+    request_id: &'a RequestId,
+) -> Call<'a> {
+    let peer = req.peer_addr().map(|a| a.ip());
+    Call { caller, key: None, api, peer, request_id: request_id.as_str(), idempotency_key: None }
+}
+
+/// Whether a renew or release found no lease of the caller's: none at all,
+/// or another holder's. Other errors stay errors.
+fn lost(outcome: Result<(), LeaseError>) -> Result<bool, ApiError> {
+    match outcome {
+        Ok(()) => Ok(false),
+        Err(LeaseError::HeldByAnother(_) | LeaseError::Refused(LockError::NotHeld)) => Ok(true),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// ISO 8601 with milliseconds and `Z`, as mutex.uno writes timestamps.

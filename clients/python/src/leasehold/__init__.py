@@ -9,6 +9,10 @@
                 raise SystemExit("lost the lock; stopping")
             write(batch, fencing_token=lock.fencing_token)
 
+Shared locks (``client.lock(name, shared=True)``), semaphores
+(``client.semaphore(name, limit)``) and lock sets, held all together or not at all
+(``client.lock_set([a, b])``), are context managers the same way.
+
 A ``Lock`` renews its lease in a thread at a third of its time to live and
 sets ``lock.lost`` (a ``threading.Event``) the moment the lease is lost or may
 have lapsed. Transient failures (connection errors, timeouts, 503) are retried
@@ -21,27 +25,40 @@ from .errors import (
     InvalidRequest,
     LeaseholdError,
     LeaseLost,
+    LimitMismatch,
     LockHeld,
     NamespaceNotFound,
     NotHeld,
+    SemaphoreFull,
     Unauthorized,
     Unavailable,
     Unreachable,
     UnexpectedResponse,
 )
+from .holders import Holder, LockHolders
 from .lock import Lock
+from .lock_set import LockSet
+from .semaphore import Permit, Semaphore, SemaphoreState
 
 __all__ = [
     "Client",
     "Forbidden",
+    "Holder",
     "InvalidRequest",
     "Lease",
     "LeaseholdError",
     "LeaseLost",
+    "LimitMismatch",
     "Lock",
     "LockHeld",
+    "LockHolders",
+    "LockSet",
     "NamespaceNotFound",
     "NotHeld",
+    "Permit",
+    "Semaphore",
+    "SemaphoreFull",
+    "SemaphoreState",
     "Unauthorized",
     "Unavailable",
     "Unreachable",

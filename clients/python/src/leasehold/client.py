@@ -11,21 +11,25 @@ import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Tuple
 
 from .errors import (
     InvalidRequest,
     LeaseholdError,
     LeaseLost,
     LockHeld,
+    SemaphoreFull,
     Unavailable,
     Unreachable,
     from_response,
     parse_time,
 )
+from .holders import Holder, LockHolders, holders_of
 
 if TYPE_CHECKING:
     from .lock import Lock
+    from .lock_set import LockSet
+    from .semaphore import Semaphore, SemaphoreState
 
 __all__ = ["Client", "Lease"]
 
@@ -46,6 +50,9 @@ class Lease:
     ttl_seconds: int
     metadata: Any = None
     waiters: Optional[int] = None  # how many clients wait for it (in a status read)
+    mode: Optional[str] = None  # "exclusive" or "shared", where the server says
+    holders: Optional[List[Holder]] = None  # a shared lock's every holder (in a status read)
+    set_id: Optional[str] = None  # the lock set it belongs to, if any (in a status read)
 
     @classmethod
     def from_json(cls, data: Dict[str, Any]) -> "Lease":
@@ -59,6 +66,9 @@ class Lease:
             ttl_seconds=int(data["ttl_seconds"]),
             metadata=data.get("metadata"),
             waiters=data.get("waiters"),
+            mode=data.get("mode"),
+            holders=holders_of(data) if "holders" in data else None,
+            set_id=data.get("set_id"),
         )
 
 
@@ -135,13 +145,15 @@ class Client:
         owner: Optional[str] = None,
         metadata: Any = None,
         namespace: Optional[str] = None,
+        shared: bool = False,
     ) -> "Lock":
         """A lock to hold in a ``with`` block: entering acquires it (waiting up to
         ``wait`` seconds, else raising :class:`LockHeld`), a thread renews it at a
-        third of ``ttl``, and leaving releases it."""
+        third of ``ttl``, and leaving releases it. ``shared=True`` holds it shared:
+        with any number of other shared holders, but no exclusive one."""
         from .lock import Lock
 
-        return Lock(self, self._path(name, namespace), ttl, wait, owner, metadata)
+        return Lock(self, self._path(name, namespace), ttl, wait, owner, metadata, shared)
 
     def try_acquire(
         self,
@@ -151,11 +163,12 @@ class Client:
         owner: Optional[str] = None,
         metadata: Any = None,
         namespace: Optional[str] = None,
+        shared: bool = False,
     ) -> "Lock":
         """Acquires without waiting and returns the held, heartbeating :class:`Lock`
         (call its ``release()``, or use it in a ``with`` block); raises
         :class:`LockHeld` if someone else holds it."""
-        lock = self.lock(name, ttl, 0, owner=owner, metadata=metadata, namespace=namespace)
+        lock = self.lock(name, ttl, 0, owner=owner, metadata=metadata, namespace=namespace, shared=shared)
         lock.acquire()
         return lock
 
@@ -165,6 +178,14 @@ class Client:
         if answer.status == 404 and b"lock_not_held" in answer.body:
             return None
         return Lease.from_json(answer.json())
+
+    def holders(self, name: str, *, namespace: Optional[str] = None) -> Optional[LockHolders]:
+        """The lock's mode and every holder's lease (a shared lock may have many),
+        or ``None`` if nobody holds it."""
+        answer = self.send(Call("GET", self._path(name, namespace)))
+        if answer.status == 404 and b"lock_not_held" in answer.body:
+            return None
+        return LockHolders.from_json(answer.json())
 
     def renew(self, name: str, lock_token: str, ttl: Optional[float] = None, *, namespace: Optional[str] = None) -> Lease:
         """Renews a lease by its token (a :class:`Lock` does this for you)."""
@@ -196,19 +217,75 @@ class Client:
         """Releases a lease by its token; raises :class:`LeaseLost` if it had been lost."""
         self.release_path(self._path(name, namespace), lock_token)
 
-    # -- what Lock uses ----------------------------------------------------
+    # -- semaphores and lock sets ------------------------------------------
 
-    def acquire_once(self, path: str, body: Dict[str, Any], wait: float) -> Tuple[Dict[str, Any], float]:
+    def semaphore(
+        self,
+        name: str,
+        limit: int,
+        ttl: float = 30,
+        wait: float = 10,
+        *,
+        owner: Optional[str] = None,
+        metadata: Any = None,
+        namespace: Optional[str] = None,
+    ) -> "Semaphore":
+        """A place in the semaphore ``name``, which admits up to ``limit`` holders
+        (every holder must ask with the same limit), to hold in a ``with`` block like
+        a lock: entering waits up to ``wait`` seconds for a place, else raises
+        :class:`SemaphoreFull`; a different limit raises :class:`LimitMismatch`."""
+        from .semaphore import Semaphore
+
+        path = self._path(name, namespace, "semaphores")
+        return Semaphore(self, path, acquire_body(ttl, owner, metadata, limit=limit), wait)
+
+    def semaphore_status(self, name: str, *, namespace: Optional[str] = None) -> "SemaphoreState":
+        """The semaphore's limit and every live holder's lease (none when it is free)."""
+        from .semaphore import SemaphoreState
+
+        return SemaphoreState.from_json(self.send(Call("GET", self._path(name, namespace, "semaphores"))).json())
+
+    def lock_set(
+        self,
+        names: Iterable[str],
+        ttl: float = 30,
+        wait: float = 10,
+        *,
+        owner: Optional[str] = None,
+        namespace: Optional[str] = None,
+    ) -> "LockSet":
+        """The locks ``names`` (2 to 64), to hold all together or not at all in a
+        ``with`` block: entering waits up to ``wait`` seconds for every one to be
+        free, else raises :class:`LockHeld`; one token renews and releases them all."""
+        from .lock_set import LockSet
+
+        if ttl <= 0:
+            raise ValueError("a lock set needs a ttl: its grant does not say how long the lease is")
+        body = acquire_body(ttl, owner, None, names=list(names))
+        return LockSet(self, self._collection(namespace, "lock-sets"), body, wait)
+
+    # -- what the held leases use ------------------------------------------
+
+    def acquire_once(
+        self, path: str, body: Dict[str, Any], wait: float, *, wait_in_body: bool = False
+    ) -> Tuple[Dict[str, Any], float]:
         """One acquire (the server waits up to ``wait`` s where it supports waiting);
-        returns the grant and when its first attempt was sent."""
+        returns the grant and when its first attempt was sent. Locks take the wait as
+        a query parameter (a server without waiting ignores it and answers at once);
+        semaphores and lock sets as ``wait_seconds`` in the body."""
         call = Call("POST", path, body=body, idempotency_key=str(uuid.uuid4()))
         if wait > 0:
-            call.query["wait"] = str(int(wait))
+            if wait_in_body:
+                call.body = {**body, "wait_seconds": int(wait)}
+            else:
+                call.query["wait"] = str(int(wait))
             call.extra_timeout = wait
         answer = self.send(call)
         return answer.json(), answer.sent
 
-    def acquire_waiting(self, path: str, body: Dict[str, Any], wait: float) -> Tuple[Dict[str, Any], float]:
+    def acquire_waiting(
+        self, path: str, body: Dict[str, Any], wait: float, *, wait_in_body: bool = False
+    ) -> Tuple[Dict[str, Any], float]:
         """Acquires, waiting up to ``wait`` s: fairly where the server waits, else by
         polling guided by Retry-After."""
         deadline = time.monotonic() + wait
@@ -216,12 +293,13 @@ class Client:
         while True:
             left = max(0.0, deadline - time.monotonic())
             try:
-                return self.acquire_once(path, body, min(left, MAX_SERVER_WAIT) if server_waits else 0)
+                ask = min(left, MAX_SERVER_WAIT) if server_waits else 0
+                return self.acquire_once(path, body, ask, wait_in_body=wait_in_body)
             except InvalidRequest as invalid:
                 if invalid.code != "invalid_wait" or not server_waits:
                     raise
                 server_waits = False  # a plan that allows less waiting: poll instead
-            except LockHeld as held:
+            except (LockHeld, SemaphoreFull) as held:
                 if left <= 0:
                     raise
                 pause = min(held.retry_after or poll, poll, left)
@@ -299,12 +377,14 @@ class Client:
             with e:
                 return Answer(e.code, e.read(), _retry_after(e.headers), 0.0, False)
 
-    def _path(self, name: str, namespace: Optional[str]) -> str:
-        quoted = urllib.parse.quote(name, safe="")
+    def _path(self, name: str, namespace: Optional[str], kind: str = "locks") -> str:
+        return f"{self._collection(namespace, kind)}/{urllib.parse.quote(name, safe='')}"
+
+    def _collection(self, namespace: Optional[str], kind: str) -> str:
         namespace = namespace or self.namespace
         if namespace:
-            return f"/v1/namespaces/{urllib.parse.quote(namespace, safe='')}/locks/{quoted}"
-        return f"/v1/locks/{quoted}"
+            return f"/v1/namespaces/{urllib.parse.quote(namespace, safe='')}/{kind}"
+        return f"/v1/{kind}"
 
 
 def _retry_after(headers: Any) -> Optional[float]:
@@ -320,8 +400,8 @@ def _whole_seconds(seconds: float) -> int:
     return whole + (1 if seconds > whole else 0)
 
 
-def acquire_body(ttl: Optional[float], owner: Optional[str], metadata: Any) -> Dict[str, Any]:
-    body: Dict[str, Any] = {}
+def acquire_body(ttl: Optional[float], owner: Optional[str], metadata: Any, **fields: Any) -> Dict[str, Any]:
+    body: Dict[str, Any] = dict(fields)
     if ttl:
         body["ttl_seconds"] = _whole_seconds(ttl)
     if owner is not None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any, List, Optional
 
 __all__ = [
     "LeaseholdError",
     "LockHeld",
+    "SemaphoreFull",
+    "LimitMismatch",
     "LeaseLost",
     "NotHeld",
     "NamespaceNotFound",
@@ -26,8 +28,9 @@ class LeaseholdError(Exception):
 
 
 class LockHeld(LeaseholdError):
-    """Someone else holds the lock, or it is free but promised to earlier waiters
-    (409 ``lock_held``). Fields the server did not send are ``None``."""
+    """Someone else holds the lock (or, for a lock set, the locks in ``held``), or
+    it is free but promised to earlier waiters (409 ``lock_held``). Fields the
+    server did not send are ``None``."""
 
     def __init__(
         self,
@@ -36,14 +39,37 @@ class LockHeld(LeaseholdError):
         owner: Optional[str],
         retry_after: Optional[float],
         waiters: Optional[int] = None,
+        held: Optional[List[str]] = None,
     ):
+        members = f" ({', '.join(held)})" if held else ""
         until = f" until {expires_at.isoformat()}" if expires_at else ""
-        super().__init__(f"the lock is held{until}")
+        super().__init__(f"the lock is held{members}{until}")
         self.expires_at = expires_at
         self.fencing_token = fencing_token
         self.owner = owner
         self.retry_after = retry_after
         self.waiters = waiters
+        self.held = held or []
+
+
+class SemaphoreFull(LeaseholdError):
+    """Every place in the semaphore is held or promised to earlier waiters (409
+    ``semaphore_full``); ``limit`` and ``holders`` where the server says."""
+
+    def __init__(self, message: str, retry_after: Optional[float], limit: Optional[int], holders: Optional[int]):
+        super().__init__(message or "the semaphore is full")
+        self.retry_after = retry_after
+        self.limit = limit
+        self.holders = holders
+
+
+class LimitMismatch(LeaseholdError):
+    """The semaphore is held under a different limit (``limit``, where the server
+    says) than the one asked for (409 ``limit_mismatch``): every holder must agree."""
+
+    def __init__(self, message: str, limit: Optional[int]):
+        super().__init__(message)
+        self.limit = limit
 
 
 class LeaseLost(LeaseholdError):
@@ -138,7 +164,12 @@ def from_response(status: int, retry_after: Optional[float], body: bytes) -> Lea
             lock.get("owner"),
             retry_after,
             parsed.get("waiters"),
+            [str(name) for name in parsed.get("held") or []],
         )
+    if status == 409 and code == "semaphore_full":
+        return SemaphoreFull(message, retry_after, parsed.get("limit"), parsed.get("holders"))
+    if status == 409 and code == "limit_mismatch":
+        return LimitMismatch(message, parsed.get("limit"))
     if status == 410:
         return LeaseLost(str(error.get("reason") or "unspecified"))
     if status == 404 and code == "lock_not_held":

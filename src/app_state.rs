@@ -1,0 +1,31 @@
+//! What every handler (API, console, metrics) shares.
+
+use std::future::Future;
+use std::time::Duration;
+
+use sqlx::PgPool;
+
+use crate::auth::Authenticator;
+use crate::config::{CompatSettings, ConsoleSettings};
+use crate::leases::Leases;
+use crate::store::{self, StoreError};
+use crate::tenancy::Namespaces;
+
+pub struct AppState {
+    pub pool: PgPool,
+    pub auth: Authenticator,
+    pub namespaces: Namespaces,
+    /// The lease engine every lock operation goes through.
+    pub leases: Leases,
+    pub db_timeout: Duration,
+    pub body_limit: usize,
+    pub console: ConsoleSettings,
+    pub compat: CompatSettings,
+}
+
+impl AppState {
+    /// Database work within the configured bound (`store::bounded`).
+    pub async fn db<T, E: From<StoreError>>(&self, work: impl Future<Output = Result<T, E>>) -> Result<T, E> {
+        store::bounded(self.db_timeout, work).await
+    }
+}
