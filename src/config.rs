@@ -3,7 +3,7 @@
 //! then `DATABASE_URL`.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use config::{Config, Environment, File, FileFormat};
@@ -67,6 +67,9 @@ pub struct HttpSettings {
     pub workers: Option<usize>,
     pub body_limit_bytes: usize,
     pub shutdown_timeout_seconds: u64,
+    /// HTTPS: a PEM certificate chain and its private key (both or neither).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -164,8 +167,40 @@ pub struct IdempotencySettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CompatSettings {
+    /// The compatibility APIs also answer under this prefix (`/v1/api`), for
+    /// clients whose base URL carries a path.
+    pub path_prefix: Option<PathPrefix>,
     pub locklock: LocklockSettings,
     pub mutex_uno: MutexUnoSettings,
+}
+
+/// A URL path prefix: `/` and one or more segments of letters, digits and
+/// `-._~`, with no trailing `/`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct PathPrefix(String);
+
+impl PathPrefix {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for PathPrefix {
+    type Error = String;
+
+    fn try_from(prefix: String) -> Result<Self, String> {
+        let segment_ok = |segment: &str| {
+            !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+        };
+        match prefix.strip_prefix('/') {
+            Some(rest) if rest.split('/').all(segment_ok) => Ok(Self(prefix)),
+            _ => Err(format!(
+                "compat.path_prefix {prefix:?} must be a path such as \"/v1/api\": a leading /, no trailing /, \
+                 segments of letters, digits and -._~"
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -257,5 +292,15 @@ mod tests {
         assert_eq!(settings.plans, Plans::default());
         assert!(!settings.migrate);
         assert!(settings.database_url.is_none());
+    }
+
+    #[test]
+    fn a_compat_path_prefix_is_a_plain_path_without_a_trailing_slash() {
+        for good in ["/v1/api", "/locks", "/a-b/c.d_e~f"] {
+            assert_eq!(PathPrefix::try_from(good.to_owned()).unwrap().as_str(), good);
+        }
+        for bad in ["", "/", "v1/api", "/v1/api/", "/v1//api", "/{name}", "/a b", "/ä"] {
+            assert!(PathPrefix::try_from(bad.to_owned()).is_err(), "{bad:?} was accepted");
+        }
     }
 }

@@ -182,11 +182,42 @@ impl Metrics {
         self.sweeper_lag.set(gauges.oldest_lapsed_seconds);
     }
 
+    /// The metrics in the OpenMetrics text format (1.0.0).
     pub fn encode(&self) -> Result<String, fmt::Error> {
         let mut text = String::with_capacity(8192);
         prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
         Ok(text)
     }
+}
+
+/// OpenMetrics text rewritten in the Prometheus text format 0.0.4, for
+/// scrapers that ask for no other: a counter family is named with its
+/// `_total` (as its samples are), `unknown` is `untyped`, and the `# EOF`
+/// and `# UNIT` lines go.
+pub fn prometheus_text(openmetrics: &str) -> String {
+    let counters: Vec<&str> = openmetrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut text = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let metadata = ["# HELP ", "# TYPE "].into_iter().find(|prefix| line.starts_with(prefix));
+        match metadata
+            .and_then(|prefix| line[prefix.len()..].split_once(' ').map(|(name, rest)| (prefix, name, rest)))
+        {
+            Some((prefix, name, rest)) => {
+                let suffix = if counters.contains(&name) { "_total" } else { "" };
+                let rest = if rest == "unknown" && prefix == "# TYPE " { "untyped" } else { rest };
+                text.push_str(&format!("{prefix}{name}{suffix} {rest}"));
+            }
+            None => text.push_str(line),
+        }
+        text.push('\n');
+    }
+    text
 }
 
 fn method_label(method: &Method) -> &'static str {
@@ -256,4 +287,22 @@ fn gauge(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: i64) ->
 fn counter(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: u64) -> Result<(), fmt::Error> {
     let metric = ConstCounter::new(value);
     metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prometheus_text;
+
+    #[test]
+    fn prometheus_text_names_counters_by_their_samples_and_drops_openmetrics_only_lines() {
+        let openmetrics = "# HELP jobs Jobs run.\n# TYPE jobs counter\njobs_total{kind=\"a\"} 3\n\
+                           # HELP size Size.\n# TYPE size gauge\n# UNIT size bytes\nsize 7\n\
+                           # TYPE odd unknown\nodd 1\n# EOF\n";
+
+        assert_eq!(
+            prometheus_text(openmetrics),
+            "# HELP jobs_total Jobs run.\n# TYPE jobs_total counter\njobs_total{kind=\"a\"} 3\n\
+             # HELP size Size.\n# TYPE size gauge\nsize 7\n# TYPE odd untyped\nodd 1\n"
+        );
+    }
 }

@@ -78,6 +78,7 @@ impl Application {
         });
         let metrics_data = Data::from(metrics.clone());
         let limiter = Data::new(RateLimiter::new(&settings.rate_limit, state.auth.clone()));
+        let compat_prefix = settings.compat.path_prefix.clone();
         let server = actix_web::HttpServer::new(move || {
             App::new()
                 .app_data(metrics_data.clone())
@@ -90,6 +91,7 @@ impl Application {
                 .configure(http::app_data(state.clone()))
                 .configure(http::routes)
                 .configure(crate::console::routes)
+                .configure(http::prefixed_compat_routes(compat_prefix.clone()))
                 .default_service(web::to(http::not_found))
         })
         .on_connect(http::remember_socket)

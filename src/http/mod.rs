@@ -8,6 +8,7 @@ pub mod dto;
 pub mod error;
 pub mod extract;
 mod health;
+mod index;
 mod lock_sets;
 mod locks;
 mod metrics;
@@ -28,6 +29,7 @@ pub use telemetry::{request_log, RequestSpan};
 use error::ApiError;
 
 pub use crate::app_state::AppState;
+use crate::config::PathPrefix;
 
 pub fn routes(cfg: &mut ServiceConfig) {
     let lock_routes = |path: &str| {
@@ -69,7 +71,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(web::resource("/healthz").get(health::healthz).default_service(serving("GET")))
         .service(web::resource("/readyz").get(health::readyz).default_service(serving("GET")))
         .service(openapi::openapi_json)
-        .service(metrics::endpoint);
+        .service(metrics::endpoint)
+        .service(web::resource("/").get(index::index).default_service(serving("GET")));
 }
 
 /// Semaphores and lock sets, each in the caller's default namespace and in
@@ -103,6 +106,16 @@ fn coordination_routes(cfg: &mut ServiceConfig) {
                 .route(web::post().to(lock_sets::renew))
                 .default_service(serving("POST")),
         );
+    }
+}
+
+/// The compatibility APIs again under `prefix`. Registered after every
+/// other route: a scope claims every path under its prefix.
+pub fn prefixed_compat_routes(prefix: Option<PathPrefix>) -> impl FnOnce(&mut ServiceConfig) {
+    move |cfg| {
+        if let Some(prefix) = prefix {
+            cfg.service(web::scope(prefix.as_str()).configure(compat::routes));
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use super::api_schema::ErrorResponse;
 use super::dto::{AcquireBody, HandoverBody, LockList, LockView, ReleaseBody, RenewBody};
 use super::lock_sets::{LockSetBody, LockSetView};
 use super::semaphores::{PermitView, SemaphoreBody, SemaphoreView};
-use super::{admin, audit, compat, health, lock_sets, locks, semaphores};
+use super::{admin, audit, compat, health, index, lock_sets, locks, semaphores};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,7 +21,7 @@ use super::{admin, audit, compat, health, lock_sets, locks, semaphores};
         locks::acquire, locks::status, locks::renew, locks::release, locks::handover, locks::list,
         semaphores::acquire, semaphores::status, semaphores::renew, semaphores::release,
         lock_sets::acquire, lock_sets::renew, lock_sets::release,
-        health::healthz, health::readyz,
+        index::index, health::healthz, health::readyz,
         audit::search, audit::history,
         admin::accounts::create, admin::accounts::list, admin::accounts::show, admin::accounts::update,
         admin::keys::list, admin::keys::create, admin::keys::revoke, admin::keys::rotate,

@@ -154,3 +154,38 @@ async fn concurrent_lockable_acquires_grant_exactly_one() {
     assert_eq!(granted.count(), 1);
     assert_eq!(app.events("acme", "contended").await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_ttl_that_is_not_a_number_of_seconds_is_refused_naming_ttl() {
+    let app = spawn_app().await;
+
+    for bad in ["abc", "0", "-5", "1.5"] {
+        let response = call(&app, &app.acme.key, "acquire", &format!("b?ttl={bad}")).await;
+
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "ttl={bad}");
+        let body = json(response).await;
+        assert_eq!(body["error"]["code"], "invalid_ttl");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with("ttl must be a whole number of seconds"), "{message}");
+    }
+    assert_eq!(answer(call(&app, &app.acme.key, "acquire", "b").await).await, json!({"response": true}));
+}
+
+#[tokio::test]
+async fn with_a_path_prefix_every_compatibility_api_also_answers_under_it() {
+    let prefix = leasehold::config::PathPrefix::try_from("/v1/api".to_owned()).unwrap();
+    let app = spawn_app_with(|s| s.compat.path_prefix = Some(prefix)).await;
+    let key = &app.acme.key;
+    let under = |path: &str| app.client.get(app.url(&format!("/v1/api{path}"))).basic_auth(key, Some(""));
+
+    let lockable = answer(under("/v1/acquire/prefixed").send().await.unwrap()).await;
+    let locklock = under("/lock/key/prefixed").send().await.unwrap();
+    let mutex_uno = under("/api/prefixed").send().await.unwrap();
+    let native = app.client.get(app.url("/v1/api/v1/locks/prefixed")).bearer_auth(key).send().await.unwrap();
+
+    assert_eq!(lockable, json!({"response": true}));
+    assert_eq!(answer(call(&app, key, "acquire", "prefixed").await).await, json!({"response": false}));
+    assert_eq!(locklock.status(), StatusCode::OK, "Locklock sees the lock held");
+    assert_eq!(mutex_uno.status(), StatusCode::OK, "mutex.uno sees the lock held");
+    assert_eq!(native.status(), StatusCode::NOT_FOUND, "only the compatibility APIs move");
+}

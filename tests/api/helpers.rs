@@ -264,3 +264,67 @@ pub async fn wait_for_settled_audit(pool: &PgPool) {
 pub fn secret_of(key: &str) -> &str {
     key.splitn(3, '_').nth(2).expect("a key is lh_<id>_<secret>")
 }
+
+/// The real `leasehold` binary serving the test's database, its output
+/// drained from the start (a full pipe would block its logging).
+pub struct ServedBinary {
+    pub base: String,
+    child: tokio::process::Child,
+    output: Vec<tokio::task::JoinHandle<String>>,
+}
+
+impl ServedBinary {
+    /// `leasehold serve` on a free port with `args` and `env`; waits until
+    /// `/readyz` answers over `scheme`, through `client`.
+    pub async fn start(
+        app: &TestApp,
+        scheme: &str,
+        client: &reqwest::Client,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
+        use tokio::io::AsyncReadExt;
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_leasehold"))
+            .arg("serve")
+            .args(args)
+            .env("DATABASE_URL", &app.database_url)
+            .env("LEASEHOLD_LISTEN", format!("127.0.0.1:{port}"))
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let drain = |mut pipe: Box<dyn tokio::io::AsyncRead + Unpin + Send>| {
+            tokio::spawn(async move {
+                let mut text = String::new();
+                pipe.read_to_string(&mut text).await.unwrap();
+                text
+            })
+        };
+        let output = vec![
+            drain(Box::new(child.stdout.take().unwrap())),
+            drain(Box::new(child.stderr.take().unwrap())),
+        ];
+        let base = format!("{scheme}://127.0.0.1:{port}");
+        wait_until(Duration::from_secs(30), || {
+            let request = client.get(format!("{base}/readyz"));
+            async move { request.send().await.is_ok_and(|r| r.status().is_success()) }
+        })
+        .await;
+        Self { base, child, output }
+    }
+
+    /// Stops it gracefully (SIGTERM flushes its output) and returns all it printed.
+    pub async fn stop(mut self) -> String {
+        // SAFETY: SIGTERM to our own child.
+        unsafe { libc::kill(self.child.id().unwrap() as i32, libc::SIGTERM) };
+        let mut logs = String::new();
+        for part in self.output.drain(..) {
+            logs += &part.await.unwrap();
+        }
+        self.child.wait().await.unwrap();
+        logs
+    }
+}

@@ -42,6 +42,7 @@ mod security_logs;
 mod security_rate_limits;
 mod security_timing;
 mod semaphores;
+mod serve_binary;
 mod shared_locks;
 mod status_list;
 mod tenancy;

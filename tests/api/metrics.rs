@@ -6,8 +6,25 @@ use crate::helpers::{json, spawn_app, spawn_app_with, wait_for_lapse, wait_until
 async fn scrape(app: &crate::helpers::TestApp) -> String {
     let response = app.client.get(format!("{}/metrics", app.address)).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
-    response.text().await.unwrap()
+    let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+    assert_eq!(content_type, "application/openmetrics-text; version=1.0.0; charset=utf-8");
+    let text = response.text().await.unwrap();
+    assert!(text.ends_with("# EOF\n"), "OpenMetrics ends with # EOF:\n{text}");
+    text
+}
+
+#[tokio::test]
+async fn a_scraper_asking_for_the_prometheus_text_format_gets_it() {
+    let app = spawn_app().await;
+    let scrape =
+        app.client.get(format!("{}/metrics", app.address)).header("Accept", "text/plain;version=0.0.4");
+
+    let response = scrape.send().await.unwrap();
+
+    assert_eq!(response.headers()["content-type"], "text/plain; version=0.0.4; charset=utf-8");
+    let text = response.text().await.unwrap();
+    assert!(!text.contains("# EOF"), "{text}");
+    assert!(text.contains("# TYPE leasehold_audit_rows_total counter\n"), "{text}");
 }
 
 /// The value of the one sample line that starts with `series`.

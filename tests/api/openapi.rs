@@ -6,6 +6,7 @@ use crate::helpers::{json, spawn_app};
 /// Every native route, as (method, path). Add a route here when you add it
 /// to the server: the test then fails until the document describes it.
 const NATIVE_ROUTES: &[(&str, &str)] = &[
+    ("get", "/"),
     ("post", "/v1/locks/{name}"),
     ("get", "/v1/locks/{name}"),
     ("delete", "/v1/locks/{name}"),
@@ -132,4 +133,23 @@ async fn every_operation_id_is_unique() {
         }
     }
     assert!(seen.len() > 40, "{} operations", seen.len());
+}
+
+#[tokio::test]
+async fn the_root_links_to_every_entry_point_and_sends_a_browser_to_the_console() {
+    let app = spawn_app().await;
+    let no_redirects =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+
+    let index: Value = app.client.get(app.url("/")).send().await.unwrap().json().await.unwrap();
+    let browser =
+        no_redirects.get(app.url("/")).header("Accept", "text/html,*/*;q=0.8").send().await.unwrap();
+
+    for link in ["openapi", "console", "healthz", "readyz", "metrics"] {
+        let path = index["links"][link].as_str().unwrap_or_else(|| panic!("no link {link}: {index}"));
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), reqwest::StatusCode::OK, "{link} at {path}");
+    }
+    assert_eq!(browser.status(), reqwest::StatusCode::SEE_OTHER);
+    assert_eq!(browser.headers()["location"], "/console");
 }

@@ -3,16 +3,14 @@
 //! binary serves at debug level while a workload touches every kind of
 //! secret; then its whole output and the audit tables are searched.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use leasehold::domain::Role;
 use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
 use reqwest::{Client, Method, Response, StatusCode};
 use serde_json::{json, Value};
-use tokio::io::AsyncReadExt;
 
-use crate::helpers::{key, spawn_app, wait_until};
+use crate::helpers::{key, spawn_app, ServedBinary};
 
 /// What the workload saw: every secret it used, and every error body.
 #[derive(Default)]
@@ -101,40 +99,12 @@ async fn workload(base: &str, acme_key: &str, admin_key: &str, seen: &mut Seen) 
 async fn no_secret_reaches_the_logs_error_bodies_or_audit_trail() {
     let app = spawn_app().await;
     let admin = key(&app.pool, "acme", Role::Admin).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_leasehold"))
-        .arg("serve")
-        .env("DATABASE_URL", &app.database_url)
-        .env("LEASEHOLD_LISTEN", format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    // Drained from the start: a full pipe would block the server's logging.
-    let drain = |mut pipe: Box<dyn tokio::io::AsyncRead + Unpin + Send>| {
-        tokio::spawn(async move {
-            let mut text = String::new();
-            pipe.read_to_string(&mut text).await.unwrap();
-            text
-        })
-    };
-    let stdout = drain(Box::new(server.stdout.take().unwrap()));
-    let stderr = drain(Box::new(server.stderr.take().unwrap()));
-    let base = format!("http://127.0.0.1:{port}");
-    wait_until(Duration::from_secs(30), || {
-        let request = app.client.get(format!("{base}/readyz"));
-        async move { request.send().await.is_ok_and(|r| r.status().is_success()) }
-    })
-    .await;
+    let env = [("RUST_LOG", "debug")];
+    let server = ServedBinary::start(&app, "http", &app.client, &[], &env).await;
 
     let mut seen = Seen::default();
-    workload(&base, &app.acme.key, &admin.key, &mut seen).await;
-    // SAFETY: SIGTERM to our own child: a graceful stop flushes its output.
-    unsafe { libc::kill(server.id().unwrap() as i32, libc::SIGTERM) };
-    let logs = stdout.await.unwrap() + &stderr.await.unwrap();
-    server.wait().await.unwrap();
+    workload(&server.base, &app.acme.key, &admin.key, &mut seen).await;
+    let logs = server.stop().await;
     let audit: Vec<String> = sqlx::query_scalar(
         "SELECT row_to_json(e)::text FROM lock_events e
          UNION ALL SELECT row_to_json(a)::text FROM admin_log a",

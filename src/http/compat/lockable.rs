@@ -14,14 +14,29 @@ use super::super::locks::fencing_token;
 use super::super::request_id::RequestId;
 use super::super::AppState;
 use super::{call, lost};
-use crate::domain::{Api, CompatHolder, LockMode, Principal, Proof, Ttl};
+use crate::domain::{Api, CompatHolder, InvalidInput, LockMode, Principal, Proof, Ttl};
 use crate::leases::{AcquireRequest, Acquired, LeaseLength, LockRef};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LeaseParams {
     /// The lease in seconds, on plans that let keys choose.
-    ttl: Option<i64>,
+    #[param(value_type = Option<i64>)]
+    ttl: Option<String>,
+}
+
+impl LeaseParams {
+    /// `?ttl=`, with an error that names it (not the native `ttl_seconds`).
+    fn ttl(&self) -> Result<Option<Ttl>, InvalidInput> {
+        let Some(raw) = self.ttl.as_deref() else { return Ok(None) };
+        let seconds = raw.parse::<i64>().ok().and_then(|seconds| Ttl::parse(seconds).ok());
+        seconds.map(Some).ok_or_else(|| {
+            InvalidInput::new(
+                "invalid_ttl",
+                format!("ttl must be a whole number of seconds from 1 to {}, not {raw:?}", Ttl::MAX_SECONDS),
+            )
+        })
+    }
 }
 
 /// Lockable acquire: `{"response": true}` when granted, `false` when held.
@@ -38,7 +53,7 @@ pub async fn acquire(
     let request = AcquireRequest {
         namespace: path.namespace,
         name: path.name,
-        ttl: LeaseLength::Asked(params.ttl.map(Ttl::parse).transpose()?),
+        ttl: LeaseLength::Asked(params.ttl()?),
         owner: None,
         metadata: None,
         wait_seconds: 0,
@@ -64,7 +79,7 @@ pub async fn heartbeat(
     Query(params): Query<LeaseParams>,
     request_id: RequestId,
 ) -> Result<HttpResponse, ApiError> {
-    let ttl = params.ttl.map(Ttl::parse).transpose()?;
+    let ttl = params.ttl()?;
     let call = call(&req, Some(&caller), Api::Lockable, &request_id);
     let renewed = state.leases.renew(&call, lock(path), holder(&caller), ttl).await;
     Ok(HttpResponse::Ok().json(answer(!lost(renewed.map(drop))?)))
