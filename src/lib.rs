@@ -18,4 +18,5 @@ pub mod store;
 pub mod sweeper;
 pub mod telemetry;
 pub mod tenancy;
+pub mod tls;
 pub mod wake;

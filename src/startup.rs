@@ -79,6 +79,17 @@ impl Application {
         let metrics_data = Data::from(metrics.clone());
         let limiter = Data::new(RateLimiter::new(&settings.rate_limit, state.auth.clone()));
         let compat_prefix = settings.compat.path_prefix.clone();
+        let tls = match (&settings.http.tls_cert, &settings.http.tls_key) {
+            (Some(cert), Some(key)) => {
+                Some(crate::tls::server_config(cert, key).map_err(std::io::Error::other)?)
+            }
+            (None, None) => None,
+            _ => {
+                return Err(std::io::Error::other(
+                    "http.tls_cert and http.tls_key go together: set both or neither",
+                ))
+            }
+        };
         let server = actix_web::HttpServer::new(move || {
             App::new()
                 .app_data(metrics_data.clone())
@@ -94,12 +105,16 @@ impl Application {
                 .configure(http::prefixed_compat_routes(compat_prefix.clone()))
                 .default_service(web::to(http::not_found))
         })
-        .on_connect(http::remember_socket)
-        .listen(listener)?
-        .workers(settings.http.workers.unwrap_or_else(num_workers))
-        .shutdown_timeout(settings.http.shutdown_timeout_seconds)
-        .disable_signals()
-        .run();
+        .on_connect(http::remember_socket);
+        let server = match tls {
+            Some(tls) => server.listen_rustls_0_23(listener, tls)?,
+            None => server.listen(listener)?,
+        };
+        let server = server
+            .workers(settings.http.workers.unwrap_or_else(num_workers))
+            .shutdown_timeout(settings.http.shutdown_timeout_seconds)
+            .disable_signals()
+            .run();
         let stop = CancellationToken::new();
         tokio::spawn(crate::audit_maintenance::run(pool.clone(), settings.audit.clone(), stop.clone()));
         let sweeper = sweeper::run(pool.clone(), settings.sweeper.clone(), stop.clone(), metrics);

@@ -42,6 +42,12 @@ enum Command {
         /// where a crash can lose an acknowledged acquire.
         #[arg(long)]
         allow_unsafe_durability: bool,
+        /// Serve HTTPS with this PEM certificate chain (with --tls-key) [env: LEASEHOLD_HTTP__TLS_CERT].
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The certificate's PEM private key [env: LEASEHOLD_HTTP__TLS_KEY].
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Apply pending migrations to DATABASE_URL and exit.
     Migrate,
@@ -78,13 +84,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let mut settings = Settings::load(cli.config.as_deref())?;
     match command {
-        Command::Serve { listen, migrate, allow_unsafe_durability } => {
+        Command::Serve { listen, migrate, allow_unsafe_durability, tls_cert, tls_key } => {
             settings.listen = listen.unwrap_or(settings.listen);
+            settings.http.tls_cert = tls_cert.or(settings.http.tls_cert);
+            settings.http.tls_key = tls_key.or(settings.http.tls_key);
             settings.migrate |= migrate;
             settings.allow_unsafe_durability |= allow_unsafe_durability;
             telemetry::init(settings.log_format);
             let app = Application::build(&settings).await?;
-            tracing::info!(address = %settings.listen, "leasehold serving");
+            let scheme = if settings.http.tls_cert.is_some() { "https" } else { "http" };
+            tracing::info!(address = %settings.listen, scheme, "leasehold serving");
             app.run_until(shutdown_signal()).await?;
             Ok(())
         }

@@ -7,6 +7,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
 use actix_web::dev::Extensions;
+use actix_web::rt::net::TcpStream;
 use actix_web::HttpRequest;
 
 /// The connection's socket, recorded when the connection opens. It stays
@@ -14,11 +15,17 @@ use actix_web::HttpRequest;
 #[derive(Clone, Copy)]
 struct PeerSocket(RawFd);
 
-/// For `HttpServer::on_connect`.
+/// For `HttpServer::on_connect`: the socket under plain HTTP or under TLS.
 pub fn remember_socket(connection: &dyn Any, data: &mut Extensions) {
-    if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
-        data.insert(PeerSocket(tcp.as_raw_fd()));
-    }
+    type Tls = actix_tls::accept::rustls_0_23::TlsStream<TcpStream>;
+    let socket = match connection.downcast_ref::<TcpStream>() {
+        Some(tcp) => tcp.as_raw_fd(),
+        None => match connection.downcast_ref::<Tls>() {
+            Some(tls) => tls.get_ref().0.as_raw_fd(),
+            None => return,
+        },
+    };
+    data.insert(PeerSocket(socket));
 }
 
 /// Resolves once the client has closed its connection; never, when that
@@ -35,17 +42,13 @@ pub async fn gone(req: &HttpRequest) {
     }
 }
 
-/// Peeks without consuming: end of stream or a reset means the client left;
-/// no data yet, or a pipelined request, means it is still there.
+/// Whether the client has shut its side (end of stream) or the connection
+/// broke. Unread data does not hide it, so this holds under TLS too, where
+/// a closing client's last record may still be waiting to be read.
 fn closed(fd: RawFd) -> bool {
-    let mut byte = 0u8;
-    // SAFETY: `fd` is the open socket of the connection whose request is being
-    // handled, and the buffer is one valid byte.
-    let read =
-        unsafe { libc::recv(fd, (&mut byte as *mut u8).cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
-    match read {
-        0 => true,
-        n if n > 0 => false,
-        _ => !matches!(std::io::Error::last_os_error().raw_os_error(), Some(libc::EAGAIN | libc::EINTR)),
-    }
+    let mut poll = libc::pollfd { fd, events: libc::POLLRDHUP, revents: 0 };
+    // SAFETY: `fd` is the open socket of the connection whose request is
+    // being handled; one pollfd, no wait.
+    let ready = unsafe { libc::poll(&mut poll, 1, 0) };
+    ready > 0 && poll.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0
 }
