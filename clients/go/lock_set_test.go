@@ -120,3 +120,27 @@ func TestALockSetRenewsItselfPastItsTTL(t *testing.T) {
 		}
 	}
 }
+
+func TestALockSetsContextIsCancelledWhenAMemberIsTakenOver(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	client := newClient(t, leasehold.Options{})
+	names := []string{lockName(t, "m1"), lockName(t, "m2")}
+	set, err := client.LockSet(names...).Acquire(ctx, leasehold.LockSetOptions{TTL: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	sql(t, "UPDATE locks SET expires_at = now() - interval '1 second' WHERE name IN ('"+names[0]+"', '"+names[1]+"')")
+	sql(t, "UPDATE lock_sets SET expires_at = now() - interval '1 second' WHERE set_id = '"+set.SetID()+"'")
+	usurper := acquire(t, client.Lock(names[1]), leasehold.LockOptions{})
+	defer release(t, usurper)
+
+	awaitDone(t, set.Context(), 5*time.Second, "the set's context ends within a renewal period")
+	if cause := leasehold.Cause(set.Context()); !errors.Is(cause, leasehold.ErrLeaseLost) {
+		t.Fatalf("cause %v, want ErrLeaseLost", cause)
+	}
+	if err := set.Release(ctx); !errors.Is(err, leasehold.ErrLeaseLost) {
+		t.Fatalf("releasing the lost set: want ErrLeaseLost, got %v", err)
+	}
+}

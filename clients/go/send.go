@@ -71,11 +71,10 @@ func (cl *Client) send(ctx context.Context, c *call) (*answer, error) {
 	for {
 		a, resent, err := cl.attempt(ctx, c, payload)
 		retried = retried || resent
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
 		var failure *Error
 		switch {
+		case err != nil && ctx.Err() != nil:
+			return nil, ctx.Err() // the caller gave up (an answer that did arrive counts)
 		case err != nil:
 			failure = &Error{Code: CodeUnreachable, Message: err.Error(), Err: err}
 		case a.status == http.StatusServiceUnavailable || a.status == http.StatusTooManyRequests:
