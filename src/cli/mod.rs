@@ -3,7 +3,7 @@
 
 mod admin;
 mod audit;
-mod dev;
+pub mod dev;
 mod lock;
 mod remote;
 mod semaphore;

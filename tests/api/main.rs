@@ -17,6 +17,7 @@ mod compat_mutex_uno;
 mod console_e2e;
 mod console_http;
 mod console_webdriver;
+mod dev_server;
 mod durability_check;
 mod durability_crash;
 mod engine;
