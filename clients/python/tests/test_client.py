@@ -160,3 +160,17 @@ def test_a_handed_over_lease_is_adopted_with_a_higher_fencing_token(client: Clie
     with pytest.raises(LeaseLost):
         client.release("relay", first_token)
     second.release()
+
+
+def test_the_url_and_key_come_from_the_environment_when_not_given(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEASEHOLD_URL", server.url)
+    monkeypatch.setenv("LEASEHOLD_API_KEY", server.key)
+
+    with Client().lock("from-the-environment", ttl=5) as lock:
+        assert lock.fencing_token >= 1
+
+    monkeypatch.delenv("LEASEHOLD_API_KEY")
+    with pytest.raises(ValueError, match="LEASEHOLD_API_KEY"):
+        Client()

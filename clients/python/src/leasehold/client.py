@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 import urllib.error
@@ -106,23 +107,34 @@ class Call:
     extra_timeout: float = 0.0
 
 
+DEFAULT_URL = "http://127.0.0.1:7010"
+
+
 class Client:
     """A Leasehold server and the API key to use with it. Safe to share between threads.
 
+    The URL and key default to ``LEASEHOLD_URL`` (else http://127.0.0.1:7010)
+    and ``LEASEHOLD_API_KEY``, as for the ``leasehold`` CLI.
+
     >>> client = Client("http://127.0.0.1:7010", "lh_...")          # doctest: +SKIP
+    >>> client = Client()                    # from the environment  # doctest: +SKIP
     >>> with client.lock("nightly-billing", ttl=30, wait=10) as lock:  # doctest: +SKIP
     ...     run_billing(fencing_token=lock.fencing_token, stop=lock.lost)
     """
 
     def __init__(
         self,
-        url: str,
-        api_key: str,
+        url: Optional[str] = None,
+        api_key: Optional[str] = None,
         *,
         timeout: float = 10.0,
         retry_for: float = 10.0,
         namespace: Optional[str] = None,
     ) -> None:
+        url = url or os.environ.get("LEASEHOLD_URL") or DEFAULT_URL
+        api_key = api_key or os.environ.get("LEASEHOLD_API_KEY")
+        if not api_key:
+            raise ValueError("no API key: pass api_key or set LEASEHOLD_API_KEY")
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"the server URL must start with http:// or https://: {url}")
         self.url = url.rstrip("/")
