@@ -124,6 +124,53 @@ async fn a_command_that_ignores_sigterm_is_killed_after_the_grace_period() {
     assert!(!Path::new(&format!("/proc/{}", pid.trim())).exists(), "the command was killed");
 }
 
+/// Whether `pid` is a running process (a zombie is not: an orphan is reaped
+/// by whoever adopted it, which may take its time).
+fn alive(pid: &str) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
+    stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z'))
+}
+
+#[tokio::test]
+async fn lock_run_stops_the_commands_whole_process_group_when_the_lease_is_lost() {
+    let app = spawn_app().await;
+    let dir = scratch_dir();
+    let script = r#"sleep 1000 &
+        echo $! > "$D/grandchild"
+        wait"#;
+    let run = run_script(&app, "group", &["--ttl", "3", "--grace", "5"], dir.path(), script);
+    wait_until(Duration::from_secs(10), || async { dir.path().join("grandchild").exists() }).await;
+    let grandchild = std::fs::read_to_string(dir.path().join("grandchild")).unwrap();
+    assert!(alive(&grandchild));
+
+    sqlx::query("DELETE FROM locks WHERE name = 'group'").execute(&app.pool).await.unwrap();
+    let done = tokio::time::timeout(Duration::from_secs(10), run.wait_with_output()).await;
+
+    let done = done.expect("leasehold exits once the lease is lost").unwrap();
+    assert_eq!(done.status.code(), Some(LEASE_LOST), "{done:?}");
+    wait_until(Duration::from_secs(5), || async { !alive(&grandchild) }).await;
+}
+
+#[tokio::test]
+async fn a_signal_to_lock_run_reaches_every_process_of_the_command() {
+    let app = spawn_app().await;
+    let dir = scratch_dir();
+    let script = r#"sleep 1000 &
+        echo $! > "$D/grandchild"
+        wait"#;
+    let run = run_script(&app, "group-signal", &["--ttl", "30"], dir.path(), script);
+    wait_until(Duration::from_secs(10), || async { dir.path().join("grandchild").exists() }).await;
+    let grandchild = std::fs::read_to_string(dir.path().join("grandchild")).unwrap();
+
+    // SAFETY: signalling the child this test spawned and has not reaped.
+    unsafe { libc::kill(run.id().unwrap() as libc::pid_t, libc::SIGTERM) };
+    let done = tokio::time::timeout(Duration::from_secs(10), run.wait_with_output()).await.unwrap().unwrap();
+
+    assert_eq!(done.status.code(), Some(128 + libc::SIGTERM), "{done:?}");
+    wait_until(Duration::from_secs(5), || async { !alive(&grandchild) }).await;
+    assert_eq!(app.status(&app.acme, "/v1/locks/group-signal").await.status(), 404, "released");
+}
+
 #[tokio::test]
 async fn lock_run_exits_with_the_commands_status_and_releases() {
     let app = spawn_app().await;

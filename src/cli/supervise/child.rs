@@ -5,7 +5,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::time::Duration;
 
-use tokio::process::Child;
+use tokio::process::{Child, Command};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
 /// The signals forwarded to the command.
@@ -27,12 +27,55 @@ pub fn exit_code(status: ExitStatus) -> u8 {
     }
 }
 
-/// SIGTERM, then SIGKILL if the command is still running after `grace`.
+/// Starts the command as the leader of a process group of its own, so that
+/// what it starts (a shell's children, a build's workers) is signalled with
+/// it. When we run in the foreground of a terminal, the terminal's
+/// foreground goes to that group too: Ctrl-C reaches the whole command, and
+/// it may read the terminal.
+pub fn spawn(command: &mut Command) -> std::io::Result<(Child, Option<Terminal>)> {
+    command.process_group(0);
+    let terminal = in_terminal_foreground();
+    if terminal {
+        // SAFETY: between fork and exec only async-signal-safe calls: the
+        // child takes the terminal's foreground for its new group (SIGTTOU
+        // ignored meanwhile, as a background group asking), then restores
+        // SIGTTOU's default for the command.
+        unsafe {
+            command.pre_exec(|| {
+                libc::signal(libc::SIGTTOU, libc::SIG_IGN);
+                libc::tcsetpgrp(libc::STDIN_FILENO, libc::getpid());
+                libc::signal(libc::SIGTTOU, libc::SIG_DFL);
+                Ok(())
+            });
+        }
+    }
+    let child = command.spawn()?;
+    Ok((child, terminal.then_some(Terminal)))
+}
+
+/// The terminal's foreground, lent to the command; taken back on drop.
+pub struct Terminal;
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        // SAFETY: we are now a background group asking for the foreground
+        // back: SIGTTOU is ignored for the call, then restored.
+        unsafe {
+            let before = libc::signal(libc::SIGTTOU, libc::SIG_IGN);
+            libc::tcsetpgrp(libc::STDIN_FILENO, libc::getpgrp());
+            libc::signal(libc::SIGTTOU, before);
+        }
+    }
+}
+
+/// SIGTERM to the command's group, then SIGKILL if the command is still
+/// running after `grace`.
 pub async fn stop(child: &mut Child, grace: Duration) {
     send(child, libc::SIGTERM);
     if tokio::time::timeout(grace, child.wait()).await.is_err() {
         eprintln!("leasehold: the command outlived its grace period; killing it");
-        let _ = child.kill().await;
+        send(child, libc::SIGKILL);
+        let _ = child.wait().await;
     }
 }
 
@@ -59,15 +102,10 @@ impl Signals {
     }
 }
 
-/// Passes a signal on to the command, except SIGINT or SIGQUIT typed at
-/// the terminal we run in the foreground of: the terminal delivered that to
-/// the command already (it is in our process group), and twice would be
-/// once too many.
+/// Passes a signal we received on to the command's whole group. (A signal
+/// typed at the terminal reaches that group directly: it has the foreground.)
 pub fn forward(child: &Child, signo: i32) {
-    let from_terminal = matches!(signo, libc::SIGINT | libc::SIGQUIT) && in_terminal_foreground();
-    if !from_terminal {
-        send(child, signo);
-    }
+    send(child, signo);
 }
 
 fn in_terminal_foreground() -> bool {
@@ -75,12 +113,13 @@ fn in_terminal_foreground() -> bool {
     unsafe { libc::isatty(libc::STDIN_FILENO) == 1 && libc::tcgetpgrp(libc::STDIN_FILENO) == libc::getpgrp() }
 }
 
+/// Signals the command's process group (its id is the command's pid).
 fn send(child: &Child, signo: i32) {
     if let Some(pid) = child.id() {
-        // SAFETY: kill(2) on our own child's pid; it has not been reaped
-        // while `id()` returns Some.
+        // SAFETY: kill(2) on the group our own child leads; the child has
+        // not been reaped while `id()` returns Some, so its id is not reused.
         unsafe {
-            libc::kill(pid as libc::pid_t, signo);
+            libc::kill(-(pid as libc::pid_t), signo);
         }
     }
 }

@@ -34,8 +34,8 @@ pub async fn run_while_held(held: Held, args: &CommandArgs) -> u8 {
     // From before the command starts: a signal sent to us while it runs is
     // forwarded to it, never left to end us with the lease held.
     let mut signals = Signals::forwarded();
-    let spawned = Command::new(&args.command[0]).args(&args.command[1..]).envs(held.env()).spawn();
-    let mut child = match spawned {
+    let spawned = child::spawn(Command::new(&args.command[0]).args(&args.command[1..]).envs(held.env()));
+    let (mut child, _terminal) = match spawned {
         Ok(child) => child,
         Err(e) => {
             eprintln!("leasehold: cannot run {}: {e}", args.command[0]);
