@@ -152,7 +152,9 @@ fn members(held: &[String]) -> String {
 }
 
 fn until(expires_at: &Option<DateTime<Utc>>) -> String {
-    expires_at.map(|t| format!(" until {}", t.to_rfc3339())).unwrap_or_default()
+    expires_at
+        .map(|t| format!(" until {}", t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
+        .unwrap_or_default()
 }
 
 /// `{"error": {"code", "message", "reason"?}, "lock"?: {...}, ...}`, with
@@ -253,6 +255,7 @@ mod tests {
                     "acquired_at":"2026-01-01T00:00:00Z","expires_at":"2026-01-01T00:01:00Z",
                     "ttl_seconds":60,"metadata":null}}"#;
         let err = from_response(409, Some(Duration::from_secs(3)), body);
+        assert_eq!(err.to_string(), "the lock is held until 2026-01-01T00:01:00.000Z");
         match err {
             Error::Held { fencing_token, retry_after, expires_at, .. } => {
                 assert_eq!(fencing_token, Some(7));

@@ -74,7 +74,7 @@ pub fn ok(markup: Markup) -> HttpResponse {
 /// A time in UTC, machine-readable too.
 pub fn time(at: DateTime<Utc>) -> Markup {
     let iso = at.to_rfc3339_opts(SecondsFormat::Millis, true);
-    html! { time datetime=(iso) { (at.format("%Y-%m-%d %H:%M:%S%.3f UTC")) } }
+    html! { time datetime=(iso) { (iso) } }
 }
 
 /// A duration for people: 4 h 2 min, 3 min 5 s, 1.2 s.
