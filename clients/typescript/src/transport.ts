@@ -22,7 +22,11 @@ export interface Call {
 }
 
 export interface SendOptions {
-  /** The `performance.now()` after which no attempt is started or waited for (default: now + retryFor). */
+  /**
+   * The `performance.now()` after which no attempt is started or waited for
+   * (a renewal's: the lease's validity). Without one, attempts take up to the
+   * timeout each and are retried for up to retryFor.
+   */
   deadline?: number;
   /** Aborting it ends the call at once: it rejects with the signal's reason. */
   signal?: AbortSignal;
@@ -61,12 +65,13 @@ export class Transport {
     // it grants or renews counts from the first attempt.
     const sent = performance.now();
     const giveUp = options.deadline ?? sent + this.#settings.retryFor;
+    const cutOff = options.deadline ?? Infinity;
     const pauses = new Backoff(100, 2000);
     let retried = false;
     for (;;) {
       let failure: LeaseholdError;
       try {
-        const attempt = await this.#attempt(call, idempotencyKey, giveUp, signal);
+        const attempt = await this.#attempt(call, idempotencyKey, cutOff, signal);
         if (!RETRIED_STATUSES.has(attempt.status)) return { ...attempt, sent, retried };
         failure = errorOf(attempt);
       } catch (error) {
@@ -81,9 +86,9 @@ export class Transport {
     }
   }
 
-  async #attempt(call: Call, idempotencyKey: string | undefined, giveUp: number, outer?: AbortSignal): Promise<Attempt> {
+  async #attempt(call: Call, idempotencyKey: string | undefined, cutOff: number, outer?: AbortSignal): Promise<Attempt> {
     if (outer?.aborted) throw outer.reason;
-    const limit = Math.min(this.#settings.timeout + (call.extraTimeout ?? 0), giveUp - performance.now());
+    const limit = Math.min(this.#settings.timeout + (call.extraTimeout ?? 0), cutOff - performance.now());
     const controller = new AbortController();
     const timeout = Math.max(limit, 50);
     const timer = setTimeout(() => controller.abort(new Error(`no answer within ${Math.round(timeout)} ms`)), timeout);

@@ -104,6 +104,18 @@ test("a server still unavailable when the retry budget is spent is Unavailable",
   assert.equal(await events(server(), "down", "acquired"), 0);
 });
 
+test("retryForSeconds 0 turns retries off", async (t) => {
+  const [client, proxy] = await throughProxy(t, 0);
+
+  proxy.inject({ kind: "refuse", status: 503, retryAfter: "1" });
+  const unavailable = await rejection(client.lock("no-retry").acquire(), Unavailable);
+  const lease = await held(client.lock("no-retry").acquire());
+  await lease.release();
+
+  assert.equal(unavailable.retryAfter, 1);
+  assert.equal(keysOf(proxy, "POST", "/v1/locks/no-retry").length, 2, "one attempt each");
+});
+
 test("a Retry-After beyond the retry budget is not cut short: RateLimited at once", async (t) => {
   const [client, proxy] = await throughProxy(t, 1);
 
