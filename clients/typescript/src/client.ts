@@ -9,7 +9,7 @@ import { Transport } from "./transport.js";
 
 /** Where a call by name and token looks: the client's namespace unless another is given. */
 export interface Addressing {
-  namespace?: string;
+  namespace?: string | undefined;
 }
 
 /**
@@ -63,7 +63,7 @@ export class Client {
   }
 
   /** Renews a lease by its token (a held lease does this for you). */
-  renew(name: string, lockToken: string, options: Addressing & { ttlSeconds?: number } = {}): Promise<Lease> {
+  renew(name: string, lockToken: string, options: Addressing & { ttlSeconds?: number | undefined } = {}): Promise<Lease> {
     return this.lock(name, options).renew(lockToken, options.ttlSeconds);
   }
 

@@ -4,15 +4,15 @@ import type { TransportSettings } from "./transport.js";
 
 export interface ClientOptions {
   /** The server (default: `LEASEHOLD_URL`, else `http://127.0.0.1:7010`). */
-  url?: string;
+  url?: string | undefined;
   /** The API key (default: `LEASEHOLD_API_KEY`; one of the two is required). */
-  apiKey?: string;
+  apiKey?: string | undefined;
   /** The namespace of every lock, semaphore and lock set (default: the API key's own). */
-  namespace?: string;
+  namespace?: string | undefined;
   /** How long one attempt may take, answer included (default 10 s); a waiting acquire adds its wait. */
-  timeoutSeconds?: number;
+  timeoutSeconds?: number | undefined;
   /** How long to keep retrying a connection error, timeout, 503 or 429 (default 10 s; 0 turns retries off). */
-  retryForSeconds?: number;
+  retryForSeconds?: number | undefined;
 }
 
 const DEFAULT_URL = "http://127.0.0.1:7010";

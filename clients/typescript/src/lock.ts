@@ -11,24 +11,24 @@ import { acquireWithin } from "./waiting.js";
 
 export interface LockOptions {
   /** The lease's time to live in seconds, rounded up (default: the plan's). */
-  ttlSeconds?: number;
+  ttlSeconds?: number | undefined;
   /** How long `acquire()` waits, in line, for a held lock (default 0: fail fast). */
-  waitSeconds?: number;
+  waitSeconds?: number | undefined;
   /** Who holds it, for people reading the lock's state and audit trail. */
-  owner?: string;
+  owner?: string | undefined;
   /** Any JSON to keep with the lease. */
   metadata?: unknown;
   /** `shared` holds it with any number of other shared holders, but no exclusive one (default `exclusive`). */
-  mode?: LockMode;
+  mode?: LockMode | undefined;
   /** The namespace (default: the client's, else the API key's own). */
-  namespace?: string;
+  namespace?: string | undefined;
 }
 
 export interface HandoverOptions {
   /** The next lease's owner. */
-  owner?: string;
+  owner?: string | undefined;
   /** The next lease's time to live (default: this one's). */
-  ttlSeconds?: number;
+  ttlSeconds?: number | undefined;
 }
 
 /** A lock by name with the options an acquire uses. Made by `Client.lock`. */

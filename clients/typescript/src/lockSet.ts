@@ -12,11 +12,11 @@ const DEFAULT_TTL_SECONDS = 30;
 
 export interface LockSetOptions {
   /** The set's time to live in seconds, rounded up (default 30). */
-  ttlSeconds?: number;
+  ttlSeconds?: number | undefined;
   /** How long `acquire()` waits, in line, for every lock to be free (default 0: fail fast). */
-  waitSeconds?: number;
-  owner?: string;
-  namespace?: string;
+  waitSeconds?: number | undefined;
+  owner?: string | undefined;
+  namespace?: string | undefined;
 }
 
 /** The locks `names` (2 to 64), with the options an acquire uses. Made by `Client.lockSet`. */

@@ -10,12 +10,12 @@ import { acquireWithin } from "./waiting.js";
 
 export interface SemaphoreOptions {
   /** The permit's time to live in seconds, rounded up (default: the plan's). */
-  ttlSeconds?: number;
+  ttlSeconds?: number | undefined;
   /** How long `acquire()` waits, in line, for a place (default 0: fail fast). */
-  waitSeconds?: number;
-  owner?: string;
+  waitSeconds?: number | undefined;
+  owner?: string | undefined;
   metadata?: unknown;
-  namespace?: string;
+  namespace?: string | undefined;
 }
 
 /** One holder's place in a semaphore, as the server granted it. */
