@@ -45,11 +45,11 @@ impl Renewable for Lease {
 
 impl LockGuard {
     /// Must run inside a Tokio runtime: it spawns the heartbeat.
-    pub(crate) fn start(request: LockRequest, grant: Grant, sent: Instant) -> Self {
+    pub(crate) async fn start(request: LockRequest, grant: Grant, sent: Instant) -> Result<Self, Error> {
         let ttl = Duration::from_secs(u64::from(grant.lease.ttl_seconds));
         let token = LockToken::new(grant.lock_token);
-        let held = Held::start(request.endpoint(), token, grant.lease, ttl, sent);
-        Self { request, held }
+        let held = Held::start(request.endpoint(), token, grant.lease, ttl, sent).await?;
+        Ok(Self { request, held })
     }
 
     pub fn fencing_token(&self) -> i64 {

@@ -51,9 +51,26 @@ enum Stop {
 
 impl<S: Renewable> Held<S> {
     /// Must run inside a Tokio runtime: it spawns the heartbeat. `sent` is
-    /// when the request that granted the lease was first sent.
-    pub fn start(endpoint: Endpoint, token: LockToken, state: S, ttl: Duration, sent: Instant) -> Self {
+    /// when the request that granted the lease was first sent. A grant that
+    /// came after a wait in line came at a moment within the wait that
+    /// cannot be known here, so the lease is then dated from a renewal sent
+    /// now, not from the request (which may be older than a whole TTL).
+    pub async fn start(
+        endpoint: Endpoint,
+        token: LockToken,
+        mut state: S,
+        ttl: Duration,
+        mut sent: Instant,
+    ) -> Result<Self, Error> {
         let ttl = ttl.max(Duration::from_secs(1));
+        if sent.elapsed() > ttl / 3 {
+            let answer = endpoint.renew_answer(&token, None).await?;
+            if !answer.is_success() {
+                return Err(answer.error());
+            }
+            state.renewed(&answer)?;
+            sent = answer.sent;
+        }
         let state = Arc::new(Mutex::new(state));
         let (lost_tx, lost) = watch::channel(None);
         let (deadline_tx, deadline) = watch::channel(sent + ttl);
@@ -67,7 +84,7 @@ impl<S: Renewable> Held<S> {
             deadline: deadline_tx,
         };
         let task = tokio::spawn(heartbeat.run(sent, stop_rx));
-        Self { endpoint, token, state, lost, deadline, stop: Some(stop_tx), heartbeat: Some(task) }
+        Ok(Self { endpoint, token, state, lost, deadline, stop: Some(stop_tx), heartbeat: Some(task) })
     }
 
     pub fn state(&self) -> S {

@@ -193,7 +193,7 @@ impl LockRequest {
         }
         let answer = self.client.send(&call).await?;
         let grant: Grant = answer.parse()?;
-        Ok(LockGuard::start(self.clone(), grant, answer.sent))
+        LockGuard::start(self.clone(), grant, answer.sent).await
     }
 
     fn acquire_body(&self) -> serde_json::Value {
@@ -264,7 +264,7 @@ impl LockRequest {
         let answer = self.endpoint().renew_answer(&token, None).await?;
         let lease: Lease = answer.parse()?;
         let grant = Grant { lease, lock_token: token.expose().to_owned() };
-        Ok(LockGuard::start(self, grant, answer.sent))
+        LockGuard::start(self, grant, answer.sent).await
     }
 
     /// Releases the lease `token` stands for. `Ok` means it was held until

@@ -116,7 +116,7 @@ impl LockSetRequest {
         let endpoint = Endpoint { client: self.client.clone(), path };
         let token = LockToken::new(grant.lock_token);
         let ttl = Duration::from_secs(whole_seconds(self.ttl));
-        Ok(LockSetGuard { held: Held::start(endpoint, token, grant.set, ttl, answer.sent) })
+        Ok(LockSetGuard { held: Held::start(endpoint, token, grant.set, ttl, answer.sent).await? })
     }
 
     fn acquire_body(&self, wait: Duration) -> serde_json::Value {

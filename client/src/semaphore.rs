@@ -132,7 +132,7 @@ impl SemaphoreRequest {
         let grant: Grant = answer.parse()?;
         let ttl = Duration::from_secs(grant.permit.ttl_seconds.into());
         let token = LockToken::new(grant.lock_token);
-        Ok(SemaphoreGuard { held: Held::start(endpoint, token, grant.permit, ttl, answer.sent) })
+        Ok(SemaphoreGuard { held: Held::start(endpoint, token, grant.permit, ttl, answer.sent).await? })
     }
 
     fn acquire_body(&self, wait: Duration) -> serde_json::Value {

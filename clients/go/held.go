@@ -37,10 +37,22 @@ type Held struct {
 }
 
 // hold starts the heartbeat of a lease granted (or renewed) by a call first
-// sent at sent.
-func (c *Client) hold(path, token string, ttl time.Duration, sent time.Time, renewed func(*answer) error) *Held {
+// sent at sent. A grant that came after a wait in line came at a moment
+// within the wait that cannot be known here, so the lease is then dated from
+// a renewal sent now, not from the request (which may be older than a TTL).
+func (c *Client) hold(ctx context.Context, path, token string, ttl time.Duration, sent time.Time, renewed func(*answer) error) (*Held, error) {
 	if ttl < time.Second {
 		ttl = time.Second
+	}
+	if time.Since(sent) > ttl/3 {
+		a, err := c.renew(ctx, path, token, 0)
+		if err != nil {
+			return nil, err
+		}
+		if err := renewed(a); err != nil {
+			return nil, err
+		}
+		sent = a.sent
 	}
 	ctx, cancel := withCancelCause()
 	beat, stop := context.WithCancel(context.Background())
@@ -51,7 +63,7 @@ func (c *Client) hold(path, token string, ttl time.Duration, sent time.Time, ren
 	}
 	h.ctx = &leaseContext{Context: ctx, held: h}
 	go h.heartbeat(beat, sent)
-	return h
+	return h, nil
 }
 
 // Context is cancelled the moment the lease is lost, or when this process

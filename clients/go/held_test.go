@@ -116,3 +116,40 @@ func TestCauseOfAnotherContextIsItsErr(t *testing.T) {
 		t.Fatalf("Cause of a live context: %v", cause)
 	}
 }
+
+func TestALeaseGrantedAfterWaitingLongerThanItsTTLIsHeldNotLost(t *testing.T) {
+	ctx := testContext(t)
+	lock := newClient(t, leasehold.Options{}).Lock(lockName(t, "longer-than-ttl"))
+	holder := acquire(t, lock, leasehold.LockOptions{TTL: 30 * time.Second})
+	released := make(chan error, 1)
+	go func() {
+		for {
+			status, err := lock.Status(ctx)
+			if err != nil || (status != nil && status.Waiters == 1) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		// The waiter's whole TTL passes while it waits: that is what is tested.
+		time.Sleep(2500 * time.Millisecond)
+		released <- holder.Release(ctx)
+	}()
+
+	lease, err := lock.Acquire(ctx, leasehold.LockOptions{TTL: 2 * time.Second, Wait: 10 * time.Second})
+
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release(t, lease)
+	if err := <-released; err != nil {
+		t.Fatal(err)
+	}
+	if lease.Err() != nil || time.Until(lease.ValidUntil()) < time.Second {
+		t.Fatalf("granted lost (%v) or nearly so (valid %v more)", lease.Err(), time.Until(lease.ValidUntil()))
+	}
+	select {
+	case <-lease.Context().Done():
+		t.Fatalf("lost within another TTL: %v", leasehold.Cause(lease.Context()))
+	case <-time.After(2500 * time.Millisecond):
+	}
+}

@@ -64,7 +64,7 @@ func (l *Lock) Acquire(ctx context.Context, opts LockOptions) (*Lease, error) {
 		if err := a.decode(&grant); err != nil {
 			return nil, err
 		}
-		return l.hold(grant.LeaseInfo, grant.LockToken, a.sent), nil
+		return l.hold(ctx, grant.LeaseInfo, grant.LockToken, a.sent)
 	})
 }
 
@@ -79,7 +79,7 @@ func (l *Lock) Adopt(ctx context.Context, lockToken string) (*Lease, error) {
 	if err := a.decode(&info); err != nil {
 		return nil, err
 	}
-	return l.hold(info, lockToken, a.sent), nil
+	return l.hold(ctx, info, lockToken, a.sent)
 }
 
 // Status is the lock's current lease, or nil if nobody holds it. A shared
@@ -148,11 +148,15 @@ func (l *Lock) Handover(ctx context.Context, lockToken string, opts HandoverOpti
 	return &grant, nil
 }
 
-func (l *Lock) hold(info LeaseInfo, lockToken string, sent time.Time) *Lease {
+func (l *Lock) hold(ctx context.Context, info LeaseInfo, lockToken string, sent time.Time) (*Lease, error) {
 	lease := &Lease{lock: l, info: info}
 	ttl := time.Duration(info.TTLSeconds) * time.Second
-	lease.Held = l.client.hold(l.path, lockToken, ttl, sent, lease.renewed)
-	return lease
+	held, err := l.client.hold(ctx, l.path, lockToken, ttl, sent, lease.renewed)
+	if err != nil {
+		return nil, err
+	}
+	lease.Held = held
+	return lease, nil
 }
 
 // leaseBody is an acquire's (or handover's) body: only the fields set.

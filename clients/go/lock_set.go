@@ -68,11 +68,11 @@ func (s *LockSet) Acquire(ctx context.Context, opts LockSetOptions) (*LockSetLea
 		if err := a.decode(&grant); err != nil {
 			return nil, err
 		}
-		return s.hold(grant, ttl, a.sent), nil
+		return s.hold(ctx, grant, ttl, a.sent)
 	})
 }
 
-func (s *LockSet) hold(grant lockSetGrant, asked time.Duration, sent time.Time) *LockSetLease {
+func (s *LockSet) hold(ctx context.Context, grant lockSetGrant, asked time.Duration, sent time.Time) (*LockSetLease, error) {
 	set := &LockSetLease{setID: grant.SetID, tokens: map[string]int64{}, expiresAt: grant.ExpiresAt}
 	for _, lock := range grant.Locks {
 		set.tokens[lock.Name] = lock.FencingToken
@@ -83,8 +83,12 @@ func (s *LockSet) hold(grant lockSetGrant, asked time.Duration, sent time.Time) 
 	}
 	// From now on the set's own resource: its renewals and its release.
 	path := s.path + "/" + url.PathEscape(grant.SetID)
-	set.Held = s.client.hold(path, grant.LockToken, ttl, sent, set.renewed)
-	return set
+	held, err := s.client.hold(ctx, path, grant.LockToken, ttl, sent, set.renewed)
+	if err != nil {
+		return nil, err
+	}
+	set.Held = held
+	return set, nil
 }
 
 // SetID is the set's id, as a status read of a member shows it.

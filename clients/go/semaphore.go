@@ -79,7 +79,11 @@ func (s *Semaphore) Acquire(ctx context.Context, opts SemaphoreOptions) (*Permit
 		}
 		permit := &Permit{semaphore: s, info: grant.PermitInfo}
 		ttl := time.Duration(grant.TTLSeconds) * time.Second
-		permit.Held = s.client.hold(s.path, grant.LockToken, ttl, a.sent, permit.renewed)
+		held, err := s.client.hold(ctx, s.path, grant.LockToken, ttl, a.sent, permit.renewed)
+		if err != nil {
+			return nil, err
+		}
+		permit.Held = held
 		return permit, nil
 	})
 }

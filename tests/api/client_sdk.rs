@@ -158,6 +158,25 @@ async fn acquire_waits_for_the_holder_to_let_go() {
 }
 
 #[tokio::test]
+async fn a_lease_granted_after_waiting_longer_than_its_ttl_is_held_not_lost() {
+    let app = spawn_app().await;
+    let client = client_of(&app);
+    let holder = client.lock("long-wait").ttl(secs(30)).try_acquire().await.unwrap();
+
+    let waiter = tokio::spawn(client.lock("long-wait").ttl(secs(2)).wait(secs(10)).acquire());
+    let lock = client.lock("long-wait");
+    wait_until(secs(5), || async { lock.status().await.unwrap().waiters == Some(1) }).await;
+    // The waiter's whole TTL passes while it waits: that is what is tested.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    holder.release().await.unwrap();
+    let next = timeout(secs(10), waiter).await.unwrap().unwrap().expect("the waiter gets the lock");
+
+    assert_eq!(next.is_lost(), None);
+    assert!(timeout(Duration::from_millis(2500), next.lost()).await.is_err(), "held past another TTL");
+    next.release().await.unwrap();
+}
+
+#[tokio::test]
 async fn acquire_gives_up_when_the_wait_runs_out() {
     let app = spawn_app().await;
     let client = client_of(&app);

@@ -105,6 +105,23 @@ def test_a_waiting_lock_is_queued_and_acquired_when_the_holder_lets_go(client: C
     releaser.join()
 
 
+def test_a_lease_granted_after_waiting_longer_than_its_ttl_is_held_not_lost(client: Client) -> None:
+    holder = client.try_acquire("longer-than-ttl", ttl=30)
+
+    def release_after_the_waiters_ttl() -> None:
+        wait_until(lambda: getattr(client.status("longer-than-ttl"), "waiters", None) == 1)
+        time.sleep(2.5)  # the waiter's whole TTL passes while it waits: what is tested
+        holder.release()
+
+    releaser = threading.Thread(target=release_after_the_waiters_ttl)
+    releaser.start()
+    with client.lock("longer-than-ttl", ttl=2, wait=10) as lock:
+        assert not lock.lost.is_set(), lock.lost_reason
+        assert lock.valid_until > time.monotonic() + 1
+        assert not lock.lost.wait(2.5), "the heartbeat keeps it past another TTL"
+    releaser.join()
+
+
 def test_a_wait_that_runs_out_raises_lock_held(client: Client) -> None:
     holder = client.try_acquire("long", ttl=30)
     started = time.monotonic()

@@ -77,6 +77,17 @@ class Held:
 
     def _hold(self, lock_token: str, ttl: float, sent: float) -> None:
         self.lock_token, self._ttl = lock_token, max(1.0, ttl)
+        if time.monotonic() - sent > self._ttl / 3:
+            # Granted after a wait in line, at a moment within the wait that
+            # cannot be known here: date the lease from a renewal sent now, not
+            # from the request (which may be older than a whole TTL).
+            try:
+                answer = self._client.renew_answer(self._path, lock_token, None)
+                self._renewed(answer.json())
+            except BaseException:
+                self.lock_token = None
+                raise
+            sent = answer.sent
         self._valid_until = sent + self._ttl
         self._thread = threading.Thread(target=self._heartbeat, args=(sent,), name="leasehold-heartbeat", daemon=True)
         self._thread.start()
