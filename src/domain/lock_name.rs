@@ -10,10 +10,13 @@ impl LockName {
     pub const MAX_LEN: usize = 255;
 
     pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
-        if raw.is_empty() || raw.len() > Self::MAX_LEN || !raw.bytes().all(is_name_byte) {
+        // `.` and `..` are path segments a URL resolves away: no client
+        // could name such a lock in a request path.
+        let dots = raw == "." || raw == "..";
+        if raw.is_empty() || raw.len() > Self::MAX_LEN || !raw.bytes().all(is_name_byte) || dots {
             return Err(InvalidInput::new(
                 "invalid_lock_name",
-                "lock names are 1 to 255 characters of A-Z a-z 0-9 . _ - : @",
+                "lock names are 1 to 255 characters of A-Z a-z 0-9 . _ - : @, and not . or ..",
             ));
         }
         Ok(Self(raw.to_owned()))
@@ -52,7 +55,7 @@ mod tests {
 
     #[test]
     fn rejects_empty_overlong_and_foreign_characters() {
-        for bad in ["", &"a".repeat(256), "a/b", "a b", "é", "a\0b", "lock%20"] {
+        for bad in ["", &"a".repeat(256), "a/b", "a b", "é", "a\0b", "lock%20", ".", ".."] {
             let err = LockName::parse(bad).unwrap_err();
             assert_eq!(err.code, "invalid_lock_name", "{bad:?}");
         }
