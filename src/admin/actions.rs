@@ -200,3 +200,48 @@ pub async fn force_release(
     tx.commit().await?;
     Ok(Some(ended))
 }
+
+/// What `bootstrap` did: minted the operator's first admin key, or found
+/// one active already (and minted nothing: run it as often as you like).
+#[derive(Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Bootstrapped {
+    Minted(KeyCreated),
+    AdminKeyExists { account: String, key_id: String },
+}
+
+/// A business account `account` with one active admin key, for a new
+/// deployment's first sign-in to the console. Runs are serialized, so two at
+/// once still mint one key.
+pub async fn bootstrap(pool: &PgPool, actor: &Actor, account: &str) -> Result<Bootstrapped, AdminError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('leasehold.admin.bootstrap'))")
+        .execute(&mut *tx)
+        .await?;
+    let existing = match store::accounts::find_by_name(&mut *tx, account).await? {
+        Some(found) => found,
+        None => {
+            let created = super::create_account_in(&mut tx, account, Plan::Business).await?;
+            record(&mut tx, actor, "account.create", &created.name, json!({ "plan": Plan::Business }))
+                .await?;
+            store::accounts::find_by_name(&mut *tx, account)
+                .await?
+                .ok_or_else(|| AdminError::NoSuchAccount(account.to_owned()))?
+        }
+    };
+    let keys = store::keys::list_for_account(&mut *tx, existing.id).await?;
+    let now = chrono::Utc::now();
+    let usable = |key: &&store::keys::KeyInfo| {
+        key.role == Role::Admin.as_str()
+            && key.revoked_at.is_none()
+            && key.expires_at.is_none_or(|at| at > now)
+    };
+    if let Some(key) = keys.iter().find(usable) {
+        return Ok(Bootstrapped::AdminKeyExists { account: account.to_owned(), key_id: key.key_id.clone() });
+    }
+    let created = super::create_key_in(&mut tx, account, Role::Admin, None).await?;
+    let details = json!({ "account": created.account, "role": Role::Admin, "namespace": created.namespace });
+    record(&mut tx, actor, "key.create", &created.key_id, details).await?;
+    tx.commit().await?;
+    Ok(Bootstrapped::Minted(created))
+}

@@ -1,7 +1,7 @@
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use crate::admin::actions::{self, Actor};
+use crate::admin::actions::{self, Actor, Bootstrapped};
 use crate::config::Settings;
 use crate::domain::{Plan, Role};
 use crate::startup;
@@ -14,6 +14,14 @@ pub enum AdminCommand {
     Namespace(NamespaceCommand),
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Make sure an operator account with an active admin key exists (for
+    /// the console's first sign-in); mints that key only if there is none.
+    Bootstrap {
+        #[arg(long, default_value = "operator")]
+        account: String,
+        #[command(flatten)]
+        output: Output,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -99,6 +107,21 @@ pub async fn run(settings: &Settings, command: AdminCommand) -> anyhow::Result<(
                     "key {} ({}, namespace {}) for {}:\n{}\nStore it now: it is not shown again.",
                     created.key_id, created.role, created.namespace, created.account, created.key
                 )
+            });
+        }
+        AdminCommand::Bootstrap { account, output } => {
+            let done = actions::bootstrap(&pool, &actor, &account).await?;
+            print(&output, &done, || {
+                match &done {
+                Bootstrapped::Minted(key) => format!(
+                    "admin key {} for {} (sign in to the console with it):\n{}\nStore it now: it is not shown again.",
+                    key.key_id, key.account, key.key
+                ),
+                Bootstrapped::AdminKeyExists { account, key_id } => format!(
+                    "{account} has an active admin key already ({key_id}); none minted. Another: \
+                     leasehold admin key create --account {account} --role admin"
+                ),
+            }
             });
         }
         AdminCommand::Key(KeyCommand::Revoke { key_id }) => {

@@ -42,3 +42,28 @@ async fn the_admin_commands_still_work_and_are_logged_as_the_command_line() {
     assert_eq!(actions, ["account.create", "key.create", "key.revoke"]);
     assert!(logged.iter().all(|(_, source, key_id)| source == "cli:ops-alice" && key_id.is_none()));
 }
+
+#[tokio::test]
+async fn bootstrap_mints_one_admin_key_however_often_and_however_concurrently_it_runs() {
+    let app = spawn_app().await;
+    let runs: Vec<_> = (0..4)
+        .map(|_| {
+            let url = app.database_url.clone();
+            tokio::task::spawn_blocking(move || leasehold(&url, &["admin", "bootstrap", "--json"]))
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for run in runs {
+        let output = run.await.unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        outcomes.push(serde_json::from_slice::<Value>(&output.stdout).unwrap());
+    }
+
+    let minted: Vec<&Value> = outcomes.iter().filter(|o| o["outcome"] == "minted").collect();
+    assert_eq!(minted.len(), 1, "{outcomes:?}");
+    let key = minted[0]["key"].as_str().unwrap();
+    assert!(outcomes.iter().all(|o| o["outcome"] == "minted" || o["key_id"] == minted[0]["key_id"]));
+    let admin_view =
+        app.client.get(app.url("/v1/admin/accounts/operator")).bearer_auth(key).send().await.unwrap();
+    assert_eq!(admin_view.status(), reqwest::StatusCode::OK, "the minted key is an admin key");
+}
