@@ -46,6 +46,7 @@ def test_try_acquire_of_a_held_lock_raises_lock_held_with_its_expiry(client: Cli
             client.try_acquire("busy")
         assert held.value.expires_at == holder.expires_at
         assert held.value.fencing_token == holder.fencing_token
+        assert str(held.value).endswith("Z"), str(held.value)
     finally:
         holder.release()
 

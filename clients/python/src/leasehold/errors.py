@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, List, Optional
 
 __all__ = [
@@ -42,7 +42,7 @@ class LockHeld(LeaseholdError):
         held: Optional[List[str]] = None,
     ):
         members = f" ({', '.join(held)})" if held else ""
-        until = f" until {expires_at.isoformat()}" if expires_at else ""
+        until = f" until {zulu(expires_at)}" if expires_at else ""
         super().__init__(f"the lock is held{members}{until}")
         self.expires_at = expires_at
         self.fencing_token = fencing_token
@@ -185,3 +185,8 @@ def from_response(status: int, retry_after: Optional[float], body: bytes) -> Lea
     if status in (429, 503):
         return Unavailable(message, retry_after)
     return UnexpectedResponse(status, code, message)
+
+
+def zulu(at: datetime) -> str:
+    """RFC 3339 in UTC ending in ``Z``, as the server writes times."""
+    return at.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
