@@ -125,7 +125,7 @@ pub fn events_table(events: &[AuditEvent], caption: &str) -> Markup {
                     tr {
                         @for heading in [
                             "Time", "Event", "Kind", "Name", "Lock set", "Fencing token", "Account", "Key id",
-                            "Owner", "Lease expiry", "Reason",
+                            "Owner", "Lease expiry", "Reason or note",
                         ] {
                             th scope="col" { (heading) }
                         }
@@ -148,7 +148,7 @@ pub fn events_table(events: &[AuditEvent], caption: &str) -> Markup {
                             td { code { (e.key_id) } }
                             td { (e.owner.as_deref().unwrap_or("")) }
                             td { (layout::time(e.expires_at)) }
-                            td { (e.reason.as_deref().unwrap_or("")) }
+                            td { (e.reason.as_deref().or(e.note.as_deref()).unwrap_or("")) }
                         }
                     }
                 }

@@ -88,6 +88,8 @@ fn apply(lease: &mut Lease, event: &AuditEvent) {
             lease.owner = event.owner.clone();
         }
         "renewed" => lease.renewals += 1,
+        // A resource checked a writer under the lease: it goes on.
+        "verified" => {}
         "released" => end(lease, event.occurred_at, Ending::Released { key_id }),
         // A lapse happens at the lease's expiry, whenever it was recorded.
         "expired" => end(lease, event.expires_at, Ending::Expired),
@@ -126,6 +128,7 @@ mod tests {
             kind: "lock".into(),
             mode: "exclusive".into(),
             set_id: None,
+            note: None,
         }
     }
 

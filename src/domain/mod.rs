@@ -22,7 +22,7 @@ pub use lock_token::{LockToken, LockTokenHash};
 pub use namespace::NamespaceName;
 pub use page_limit::{page_limit, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT};
 pub use plan::{Plan, PlanRules, Plans};
-pub use request::{Metadata, Owner, Ttl};
+pub use request::{Metadata, Note, Owner, Ttl};
 pub use semaphore::{Holder, Semaphore, SemaphoreLimit};
 
 /// A value a client sent that is not acceptable, with a stable error code.

@@ -53,6 +53,29 @@ impl Owner {
     }
 }
 
+/// What a resource wrote under a lease, as its verification records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note(String);
+
+impl Note {
+    pub const MAX_BYTES: usize = 1024;
+
+    pub fn parse(raw: String) -> Result<Self, InvalidInput> {
+        // A NUL cannot be stored in PostgreSQL text.
+        if raw.is_empty() || raw.len() > Self::MAX_BYTES || raw.contains('\0') {
+            return Err(InvalidInput::new(
+                "invalid_note",
+                "note must be 1 to 1024 bytes of text without NUL",
+            ));
+        }
+        Ok(Self(raw))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A JSON value attached to a lock, kept in the client's own encoding.
 #[derive(Debug, Clone)]
 pub struct Metadata(Box<RawValue>);

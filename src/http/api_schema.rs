@@ -74,7 +74,7 @@ pub enum LeaseLostError {
 pub enum WriteErrors {
     /// `invalid_json`, `invalid_body`, `invalid_lock_name`, `invalid_ttl`,
     /// `invalid_owner`, `invalid_metadata`, `invalid_wait`,
-    /// `missing_lock_token`, `invalid_idempotency_key`.
+    /// `missing_lock_token`, `invalid_idempotency_key`, `invalid_note`.
     #[response(status = 400)]
     BadRequest(ErrorResponse),
     /// `unauthorized`: no or bad API key.

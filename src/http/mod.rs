@@ -18,6 +18,7 @@ pub mod rate_limit;
 pub mod request_id;
 mod semaphores;
 mod telemetry;
+mod verify;
 
 use actix_web::web::{self, Data, ServiceConfig};
 use actix_web::HttpResponse;
@@ -44,6 +45,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
     let handover_route = |path: &str| {
         web::resource(path).route(web::post().to(locks::handover)).default_service(serving("POST"))
     };
+    let verify_route = |path: &str| {
+        web::resource(path).route(web::post().to(verify::verify)).default_service(serving("POST"))
+    };
     // The lock routes come first: routing, the request span and the metrics
     // each match a request's path against the routes in this order, so the
     // hottest paths are found after a few patterns rather than after all.
@@ -53,6 +57,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(renew_route("/v1/namespaces/{namespace}/locks/{name}/renew"))
         .service(handover_route("/v1/locks/{name}/handover"))
         .service(handover_route("/v1/namespaces/{namespace}/locks/{name}/handover"))
+        .service(verify_route("/v1/locks/{name}/verify"))
+        .service(verify_route("/v1/namespaces/{namespace}/locks/{name}/verify"))
         .configure(coordination_routes)
         .service(
             web::resource("/v1/namespaces/{namespace}/locks")

@@ -12,13 +12,15 @@ use super::api_schema::ErrorResponse;
 use super::dto::{AcquireBody, HandoverBody, LockList, LockView, ReleaseBody, RenewBody};
 use super::lock_sets::{LockSetBody, LockSetView};
 use super::semaphores::{PermitView, SemaphoreBody, SemaphoreView};
-use super::{admin, audit, compat, health, index, lock_sets, locks, semaphores};
+use super::verify::{VerifyBody, VerifyView};
+use super::{admin, audit, compat, health, index, lock_sets, locks, semaphores, verify};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Leasehold", description = "A durable lock server backed by PostgreSQL."),
     paths(
         locks::acquire, locks::status, locks::renew, locks::release, locks::handover, locks::list,
+        verify::verify,
         semaphores::acquire, semaphores::status, semaphores::renew, semaphores::release,
         lock_sets::acquire, lock_sets::renew, lock_sets::release,
         index::index, health::healthz, health::readyz,
@@ -33,7 +35,7 @@ use super::{admin, audit, compat, health, index, lock_sets, locks, semaphores};
     ),
     components(schemas(
         AcquireBody, RenewBody, ReleaseBody, HandoverBody, LockView, LockList, ErrorResponse,
-        SemaphoreBody, PermitView, SemaphoreView, LockSetBody, LockSetView
+        SemaphoreBody, PermitView, SemaphoreView, LockSetBody, LockSetView, VerifyBody, VerifyView
     )),
     modifiers(&Security, &DefaultNamespaceRoutes, &CompatRoutes),
     security(("bearer" = []), ("basic" = [])),

@@ -12,6 +12,7 @@ use crate::domain::{
     PlanRules, Ttl,
 };
 use crate::store::locks::shared::{self, SharedOutcome};
+use crate::store::locks::verify::Writer;
 use crate::store::{lease_end, locks};
 use crate::tenancy::Access;
 
@@ -226,7 +227,7 @@ impl Leases {
         let found = self.db(shared::readers(&self.pool, namespace, name, Some(&token.hash()))).await?;
         match found.into_iter().next() {
             Some(reader) => Ok(super::change::reader_lock(namespace, name, reader, call.api)),
-            None => Err(self.lease_lost(namespace, name, &token.hash()).await),
+            None => Err(self.lease_lost(namespace, name, Writer::Token(&token.hash())).await),
         }
     }
 
@@ -240,18 +241,18 @@ impl Leases {
     ) -> Result<Lock, LeaseError> {
         match self.db(locks::find_held_by(&self.pool, namespace, name, &token.hash())).await? {
             Some(lock) => Ok(lock),
-            None => Err(self.lease_lost(namespace, name, &token.hash()).await),
+            None => Err(self.lease_lost(namespace, name, Writer::Token(&token.hash())).await),
         }
     }
 
-    /// A precise `lease_lost`: why the token no longer holds a lease.
+    /// A precise `lease_lost`: why the writer's token no longer names a live lease.
     pub(super) async fn lease_lost(
         &self,
         namespace: &NamespaceName,
         name: &LockName,
-        token: &crate::domain::LockTokenHash,
+        writer: Writer<'_>,
     ) -> LeaseError {
-        match self.db(lease_end::diagnose(&self.pool, namespace, name, token)).await {
+        match self.db(lease_end::diagnose(&self.pool, namespace, name, writer)).await {
             Ok(end) => LockError::LeaseEnded(end).into(),
             Err(_) => LockError::LeaseLost.into(),
         }

@@ -10,6 +10,7 @@ use crate::store::force_release::Ended;
 use crate::store::handover::{self, HandoverItem, Next};
 use crate::store::holders::HolderChange;
 use crate::store::locks::batch::ChangeItem;
+use crate::store::locks::verify::Writer;
 use crate::store::locks::{self, shared, LeaseChange, ListQuery};
 use crate::store::waiters::{self, LockState};
 use crate::store::StoreError;
@@ -273,7 +274,7 @@ impl Leases {
     async fn lost(&self, call: &Call<'_>, change: &LeaseChange<'_>) -> LeaseError {
         self.count(call.api, "lease_lost", 0);
         if let Proof::Token(token) = change.proof {
-            return self.lease_lost(change.namespace, change.name, token).await;
+            return self.lease_lost(change.namespace, change.name, Writer::Token(token)).await;
         }
         match self.db(locks::find_live(&self.pool, change.namespace, change.name)).await {
             Ok(Some(lock)) => LeaseError::HeldByAnother(Box::new(lock)),

@@ -12,6 +12,7 @@ mod idempotency;
 mod lock_sets;
 mod semaphores;
 mod sets;
+mod verify;
 mod waiting;
 
 use std::net::IpAddr;

@@ -118,6 +118,8 @@ pub struct AuditEvent {
     pub mode: String,
     /// The lock set a member's event belongs to.
     pub set_id: Option<uuid::Uuid>,
+    /// A `verified` event's note: what the resource wrote under the lease.
+    pub note: Option<String>,
 }
 
 impl AuditEvent {
@@ -169,7 +171,7 @@ pub fn push_search(builder: &mut QueryBuilder<'_, Postgres>, query: &AuditQuery,
     builder.push(
         "SELECT e.id, e.occurred_at, e.event, e.namespace, e.name, e.fencing_token, e.account_id, \
          a.name AS account, e.key_id, e.owner, e.expires_at, e.request_id, e.reason, e.kind, e.mode, \
-         e.set_id \
+         e.set_id, e.note \
          FROM lock_events e LEFT JOIN accounts a ON a.id = e.account_id WHERE e.occurred_at < ",
     );
     builder.push_bind(horizon);

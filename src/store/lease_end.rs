@@ -1,9 +1,11 @@
-//! Why a lock token no longer holds a lease, for a precise `lease_lost`.
+//! Why a lock token (or a fencing token) no longer names a live lease, for a
+//! precise `lease_lost`.
 
 use sqlx::PgPool;
 
+use super::locks::verify::Writer;
 use super::StoreError;
-use crate::domain::{LeaseEnd, LockName, LockTokenHash, NamespaceName};
+use crate::domain::{LeaseEnd, LockName, NamespaceName};
 
 #[derive(sqlx::FromRow)]
 struct Evidence {
@@ -18,17 +20,20 @@ struct Evidence {
 const DIAGNOSE: &str = r#"
 WITH ours AS (
     SELECT fencing_token, occurred_at FROM lock_events
-    WHERE token_hash = $3 AND namespace = $1 AND name = $2 AND event = 'acquired'
+    WHERE namespace = $1 AND name = $2 AND event = 'acquired'
+      AND (token_hash = $3::bytea OR fencing_token = $4::bigint)
     ORDER BY id DESC
     LIMIT 1
 )
 SELECT
-    EXISTS (SELECT FROM locks WHERE namespace = $1 AND name = $2 AND token_hash = $3
+    EXISTS (SELECT FROM locks WHERE namespace = $1 AND name = $2
+            AND (token_hash = $3::bytea OR fencing_token = $4::bigint)
             AND expires_at <> '-infinity') AS still_in_place,
     (SELECT fencing_token FROM ours) AS our_fencing,
     (SELECT e.event FROM lock_events e, ours
      WHERE e.namespace = $1 AND e.name = $2 AND e.occurred_at >= ours.occurred_at
-       AND e.fencing_token = ours.fencing_token AND e.event <> 'acquired' AND e.event <> 'renewed'
+       AND e.fencing_token = ours.fencing_token
+       AND e.event NOT IN ('acquired', 'renewed', 'verified')
      ORDER BY e.id
      LIMIT 1) AS ended_by,
     (SELECT fencing_token FROM locks WHERE namespace = $1 AND name = $2 AND expires_at > now()) AS live_fencing
@@ -38,12 +43,17 @@ pub async fn diagnose(
     pool: &PgPool,
     namespace: &NamespaceName,
     name: &LockName,
-    token: &LockTokenHash,
+    writer: Writer<'_>,
 ) -> Result<LeaseEnd, StoreError> {
+    let (token, fencing) = match writer {
+        Writer::Token(hash) => (Some(&hash.0[..]), None),
+        Writer::Fencing(token) => (None, Some(token)),
+    };
     let evidence: Evidence = sqlx::query_as(DIAGNOSE)
         .bind(namespace.as_str())
         .bind(name.as_str())
-        .bind(&token.0[..])
+        .bind(token)
+        .bind(fencing)
         .fetch_one(pool)
         .await?;
     Ok(judge(&evidence))

@@ -47,4 +47,5 @@ mod serve_binary;
 mod shared_locks;
 mod status_list;
 mod tenancy;
+mod verify;
 mod waiting;

@@ -12,6 +12,7 @@ const NATIVE_ROUTES: &[(&str, &str)] = &[
     ("delete", "/v1/locks/{name}"),
     ("post", "/v1/locks/{name}/renew"),
     ("post", "/v1/locks/{name}/handover"),
+    ("post", "/v1/locks/{name}/verify"),
     ("post", "/v1/namespaces/{namespace}/locks/{name}"),
     ("get", "/v1/namespaces/{namespace}/locks/{name}"),
     ("delete", "/v1/namespaces/{namespace}/locks/{name}"),

@@ -16,6 +16,7 @@ mod acquire;
 pub mod batch;
 pub(crate) mod end;
 pub mod shared;
+pub mod verify;
 
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
