@@ -75,6 +75,7 @@ mod lock;
 mod lock_set;
 mod retry;
 mod semaphore;
+mod verify;
 mod waiting;
 
 pub use client::{Client, ClientBuilder};
@@ -84,3 +85,4 @@ pub use holders::{Holder, LockHolders, Mode};
 pub use lock::{Lease, LockRequest, LockToken};
 pub use lock_set::{LockSet, LockSetGuard, LockSetRequest, SetMember};
 pub use semaphore::{Permit, SemaphoreGuard, SemaphoreRequest, SemaphoreState};
+pub use verify::{Verified, Writer};

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use leasehold_client::{Client, Error, LostReason};
+use leasehold_client::{Client, Error, LostReason, Writer};
 use reqwest::StatusCode;
 use tokio::time::{timeout, Instant};
 
@@ -254,4 +254,27 @@ async fn a_handed_over_lease_is_adopted_with_a_higher_fencing_token() {
     assert_eq!(client.lock("relay").status().await.unwrap().owner.as_deref(), Some("runner-2"));
     assert!(matches!(stale, Err(Error::LeaseLost { .. })), "{stale:?}");
     second.release().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_resource_verifies_a_writer_by_lock_token_or_fencing_token() {
+    let app = spawn_app().await;
+    let client = client_of(&app);
+    let guard = client.lock("ledger").ttl(secs(30)).owner("writer-1").try_acquire().await.unwrap();
+    let token = guard.token().clone();
+    let lock = client.lock("ledger");
+
+    let by_token = lock.verify(Writer::LockToken(&token), Some("row 17 = 42")).await.unwrap();
+    let by_fencing = lock.verify(Writer::FencingToken(guard.fencing_token()), None).await.unwrap();
+    guard.release().await.unwrap();
+    let lost = lock.verify(Writer::LockToken(&token), None).await;
+
+    assert_eq!(
+        (by_token.fencing_token, by_token.owner.as_deref()),
+        (by_fencing.fencing_token, Some("writer-1"))
+    );
+    assert!(matches!(lost, Err(Error::LeaseLost { reason: LostReason::Released })), "{lost:?}");
+    let events: Vec<String> =
+        app.events("acme", "ledger").await.into_iter().map(|(event, _)| event).collect();
+    assert_eq!(events, ["acquired", "verified", "released"], "only the check with a note is recorded");
 }

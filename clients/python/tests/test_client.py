@@ -192,3 +192,23 @@ def test_the_url_and_key_come_from_the_environment_when_not_given(
     monkeypatch.delenv("LEASEHOLD_API_KEY")
     with pytest.raises(ValueError, match="LEASEHOLD_API_KEY"):
         Client()
+
+
+def test_a_resource_verifies_a_writer_by_lock_token_or_fencing_token(client: Client, server: Server) -> None:
+    holder = client.try_acquire("ledger", ttl=30, owner="writer-1")
+    token = holder.lock_token
+    assert token is not None
+
+    by_token = client.verify("ledger", lock_token=token, note="row 17 = 42")
+    by_fencing = client.verify("ledger", fencing_token=holder.fencing_token)
+    holder.release()
+
+    assert (by_token.fencing_token, by_token.owner) == (holder.fencing_token, "writer-1")
+    assert by_fencing == by_token
+    with pytest.raises(LeaseLost) as lost:
+        client.verify("ledger", lock_token=token)
+    assert lost.value.reason == "released"
+    notes = server.sql("SELECT note FROM lock_events WHERE name = 'ledger' AND event = 'verified'")
+    assert notes == "row 17 = 42"
+    with pytest.raises(ValueError):
+        client.verify("ledger")

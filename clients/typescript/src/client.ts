@@ -2,7 +2,7 @@
 
 import { type ClientOptions, settingsOf } from "./config.js";
 import type { Grant, Lease, LockHolders } from "./lease.js";
-import { type HandoverOptions, type HeldLock, Lock, type LockOptions } from "./lock.js";
+import { type HandoverOptions, type HeldLock, Lock, type LockOptions, type Verified, type Writer } from "./lock.js";
 import { LockSet, type LockSetOptions } from "./lockSet.js";
 import { Semaphore, type SemaphoreOptions, type SemaphoreState } from "./semaphore.js";
 import { Transport } from "./transport.js";
@@ -80,6 +80,11 @@ export class Client {
   /** Takes up a lease acquired elsewhere (a handed-over token) and keeps it alive from now on. */
   adopt(name: string, lockToken: string, options: Addressing = {}): Promise<HeldLock> {
     return this.lock(name, options).adopt(lockToken);
+  }
+
+  /** For a resource: whether `writer` holds the lock's live lease; a `note` is recorded in the audit trail. */
+  verify(name: string, writer: Writer, options: Addressing & { note?: string | undefined } = {}): Promise<Verified> {
+    return this.lock(name, options).verify(writer, options.note);
   }
 
   /** The semaphore's limit and every live holder's lease. */

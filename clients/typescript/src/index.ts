@@ -28,6 +28,6 @@ export {
 } from "./errors.js";
 export { HeldLease } from "./held.js";
 export type { Grant, Holder, Lease, LockHolders } from "./lease.js";
-export { HeldLock, Lock, type HandoverOptions, type LockOptions } from "./lock.js";
+export { HeldLock, Lock, type HandoverOptions, type LockOptions, type Verified, type Writer } from "./lock.js";
 export { HeldLockSet, LockSet, type LockSetGrant, type LockSetOptions } from "./lockSet.js";
 export { HeldPermit, Semaphore, type Permit, type SemaphoreOptions, type SemaphoreState } from "./semaphore.js";

@@ -4,10 +4,20 @@ import { bodyOf, errorOf } from "./answer.js";
 import { Endpoint, wholeSeconds } from "./endpoint.js";
 import type { LockMode } from "./errors.js";
 import { HeldLease, type Start, startOf } from "./held.js";
-import type { JsonObject } from "./json.js";
+import { type JsonObject, date, number, optionalString } from "./json.js";
 import { type Grant, type Lease, type LockHolders, grantOf, leaseOf, lockHoldersOf } from "./lease.js";
 import type { Transport } from "./transport.js";
 import { acquireWithin } from "./waiting.js";
+
+/** Whom a resource checks: the writer's lock token, or its fencing token. */
+export type Writer = { lockToken: string } | { fencingToken: number };
+
+/** The live lease a writer holds, as a verification found it. */
+export interface Verified {
+  fencingToken: number;
+  expiresAt: Date;
+  owner: string | undefined;
+}
 
 export interface LockOptions {
   /** The lease's time to live in seconds, rounded up (default: the plan's). */
@@ -86,6 +96,25 @@ export class Lock {
   /** Ends the lease `lockToken` stands for and grants the next one (new token, higher fencing token), to pass on. */
   handover(lockToken: string, options: HandoverOptions = {}): Promise<Grant> {
     return handOver(this.#endpoint, lockToken, options);
+  }
+
+  /**
+   * For a resource: checks that a writer holds the live lease, by its lock token or its fencing
+   * token (exactly one); rejects with `LeaseLost` (and its reason) if it does not. A `note`
+   * (up to 1 KiB) is recorded in the lock's audit trail with the check.
+   */
+  async verify(writer: Writer, note?: string): Promise<Verified> {
+    const body: Record<string, unknown> = {};
+    if ("fencingToken" in writer) body["fencing_token"] = writer.fencingToken;
+    if (note !== undefined) body["note"] = note;
+    const call = { method: "POST", path: `${this.#endpoint.path}/verify`, body } as const;
+    const sent = "lockToken" in writer ? { ...call, lockToken: writer.lockToken } : call;
+    const found = bodyOf(await this.#endpoint.transport.send(sent));
+    return {
+      fencingToken: number(found, "fencing_token"),
+      expiresAt: date(found, "expires_at"),
+      owner: optionalString(found, "owner"),
+    };
   }
 
   async #acquireOnce(wait: number): Promise<HeldLock> {

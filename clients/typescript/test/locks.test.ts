@@ -155,3 +155,20 @@ test("names with every allowed character round-trip; '.' and '..' are refused be
   assert.equal(seen?.fencingToken, lease.fencingToken);
   assert.throws(() => client().lock(".."), TypeError);
 });
+
+test("a resource verifies a writer by lock token or fencing token, and a note is recorded", async () => {
+  const lease = await held(client().lock("ledger", { ttlSeconds: 30, owner: "writer-1" }).tryAcquire());
+  const token = lease.lockToken;
+  assert.ok(token !== undefined);
+
+  const byToken = await client().verify("ledger", { lockToken: token }, { note: "row 17 = 42" });
+  const byFencing = await client().verify("ledger", { fencingToken: lease.fencingToken });
+  await lease.release();
+  const lost = await rejection(client().verify("ledger", { lockToken: token }), LeaseLost);
+
+  assert.deepEqual([byToken.fencingToken, byToken.owner], [lease.fencingToken, "writer-1"]);
+  assert.deepEqual(byFencing, byToken);
+  assert.equal(lost.reason, "released");
+  const note = await server().sql("SELECT note FROM lock_events WHERE name = 'ledger' AND event = 'verified'");
+  assert.equal(note.trim(), "row 17 = 42");
+});

@@ -19,7 +19,7 @@ have lapsed. Transient failures (connection errors, timeouts, 503) are retried
 with backoff under one ``Idempotency-Key``.
 """
 
-from .client import Client, Lease
+from .client import Client, Lease, Verified
 from .errors import (
     Forbidden,
     InvalidRequest,
@@ -63,4 +63,5 @@ __all__ = [
     "Unavailable",
     "Unreachable",
     "UnexpectedResponse",
+    "Verified",
 ]
