@@ -121,19 +121,8 @@ func TestALeaseGrantedAfterWaitingLongerThanItsTTLIsHeldNotLost(t *testing.T) {
 	ctx := testContext(t)
 	lock := newClient(t, leasehold.Options{}).Lock(lockName(t, "longer-than-ttl"))
 	holder := acquire(t, lock, leasehold.LockOptions{TTL: 30 * time.Second})
-	released := make(chan error, 1)
-	go func() {
-		for {
-			status, err := lock.Status(ctx)
-			if err != nil || (status != nil && status.Waiters == 1) {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		// The waiter's whole TTL passes while it waits: that is what is tested.
-		time.Sleep(2500 * time.Millisecond)
-		released <- holder.Release(ctx)
-	}()
+	// The waiter's whole TTL passes while it waits: that is what is tested.
+	released := releaseOnceQueued(ctx, lock, holder, 2500*time.Millisecond)
 
 	lease, err := lock.Acquire(ctx, leasehold.LockOptions{TTL: 2 * time.Second, Wait: 10 * time.Second})
 

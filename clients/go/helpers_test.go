@@ -98,3 +98,21 @@ func release(t *testing.T, held interface{ Release(context.Context) error }) {
 		t.Fatalf("release: %v", err)
 	}
 }
+
+// releaseOnceQueued releases holder's lease `after` a waiter got in line
+// for lock; the release's outcome comes on the channel.
+func releaseOnceQueued(ctx context.Context, lock *leasehold.Lock, holder *leasehold.Lease, after time.Duration) <-chan error {
+	released := make(chan error, 1)
+	go func() {
+		for {
+			status, err := lock.Status(ctx)
+			if err != nil || (status != nil && status.Waiters == 1) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		time.Sleep(after)
+		released <- holder.Release(ctx)
+	}()
+	return released
+}

@@ -68,18 +68,7 @@ func TestAWaitingAcquireGetsTheLockWhenTheHolderReleases(t *testing.T) {
 	ctx := testContext(t)
 	lock := newClient(t, leasehold.Options{}).Lock(lockName(t, "queue"))
 	holder := acquire(t, lock, leasehold.LockOptions{TTL: 30 * time.Second})
-	released := make(chan error, 1)
-	go func() {
-		// Once the waiter below is in line, let go.
-		for {
-			status, err := lock.Status(ctx)
-			if err != nil || (status != nil && status.Waiters == 1) {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		released <- holder.Release(ctx)
-	}()
+	released := releaseOnceQueued(ctx, lock, holder, 0)
 
 	started := time.Now()
 	lease, err := lock.Acquire(ctx, leasehold.LockOptions{TTL: 30 * time.Second, Wait: 20 * time.Second})

@@ -124,6 +124,11 @@ async fn a_command_that_ignores_sigterm_is_killed_after_the_grace_period() {
     assert!(!Path::new(&format!("/proc/{}", pid.trim())).exists(), "the command was killed");
 }
 
+/// A command that starts a process of its own and waits for it.
+const WITH_A_GRANDCHILD: &str = r#"sleep 1000 &
+    echo $! > "$D/grandchild"
+    wait"#;
+
 /// Whether `pid` is a running process (a zombie is not: an orphan is reaped
 /// by whoever adopted it, which may take its time).
 fn alive(pid: &str) -> bool {
@@ -135,10 +140,7 @@ fn alive(pid: &str) -> bool {
 async fn lock_run_stops_the_commands_whole_process_group_when_the_lease_is_lost() {
     let app = spawn_app().await;
     let dir = scratch_dir();
-    let script = r#"sleep 1000 &
-        echo $! > "$D/grandchild"
-        wait"#;
-    let run = run_script(&app, "group", &["--ttl", "3", "--grace", "5"], dir.path(), script);
+    let run = run_script(&app, "group", &["--ttl", "3", "--grace", "5"], dir.path(), WITH_A_GRANDCHILD);
     wait_until(Duration::from_secs(10), || async { dir.path().join("grandchild").exists() }).await;
     let grandchild = std::fs::read_to_string(dir.path().join("grandchild")).unwrap();
     assert!(alive(&grandchild));
@@ -155,10 +157,7 @@ async fn lock_run_stops_the_commands_whole_process_group_when_the_lease_is_lost(
 async fn a_signal_to_lock_run_reaches_every_process_of_the_command() {
     let app = spawn_app().await;
     let dir = scratch_dir();
-    let script = r#"sleep 1000 &
-        echo $! > "$D/grandchild"
-        wait"#;
-    let run = run_script(&app, "group-signal", &["--ttl", "30"], dir.path(), script);
+    let run = run_script(&app, "group-signal", &["--ttl", "30"], dir.path(), WITH_A_GRANDCHILD);
     wait_until(Duration::from_secs(10), || async { dir.path().join("grandchild").exists() }).await;
     let grandchild = std::fs::read_to_string(dir.path().join("grandchild")).unwrap();
 
