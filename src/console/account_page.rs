@@ -12,8 +12,8 @@ use crate::http::admin::details;
 use crate::http::AppState;
 use crate::store::console_reads;
 
-/// As many permits as `details` lists live locks.
-const PERMITS: i64 = 1000;
+/// As many leases and permits as `details` lists live locks.
+const HELD: i64 = 1000;
 
 pub async fn show(
     state: Data<AppState>,
@@ -21,7 +21,10 @@ pub async fn show(
     path: Path<String>,
 ) -> Result<HttpResponse, ConsoleError> {
     let account = details(&state, &path).await?;
-    let permits = state.db(console_reads::account_permits(&state.pool, account.account.id, PERMITS)).await?;
+    // Not `details`' live locks: a shared lock's row names only its latest
+    // reader, so they miss the account's other read leases.
+    let leases = state.db(console_reads::account_leases(&state.pool, account.account.id, HELD)).await?;
+    let permits = state.db(console_reads::account_permits(&state.pool, account.account.id, HELD)).await?;
     let title = format!("Account {}", account.account.name);
     let body = html! {
         h1 { (title) }
@@ -62,16 +65,17 @@ pub async fn show(
             }
         }
         h2 { "Live locks" }
-        @if account.live_locks.is_empty() {
+        @if leases.is_empty() {
             p { "None." }
         } @else {
             table {
-                caption { "Leases this account holds now (times in UTC)" }
-                thead { tr { @for h in ["Lock", "Fencing token", "Owner", "Acquired", "Expires"] { th scope="col" { (h) } } } }
+                caption { "Leases this account holds now, a shared lock's read leases too (times in UTC)" }
+                thead { tr { @for h in ["Lock", "Mode", "Fencing token", "Owner", "Acquired", "Expires"] { th scope="col" { (h) } } } }
                 tbody {
-                    @for lock in &account.live_locks {
+                    @for lock in &leases {
                         tr {
                             th scope="row" { a href=(lock_href(&lock.namespace, &lock.name)) { (lock.namespace) "/" (lock.name) } }
+                            td { (lock.mode) }
                             td { (lock.fencing_token) }
                             td { (lock.owner.as_deref().unwrap_or("")) }
                             td { (layout::time(lock.acquired_at)) }

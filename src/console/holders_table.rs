@@ -2,6 +2,7 @@
 
 use maud::{html, Markup};
 
+use super::json::metadata;
 use super::layout::{self, account_href};
 use crate::store::console_reads::LiveHolder;
 
@@ -12,7 +13,7 @@ pub fn holders_table(holders: &[LiveHolder], caption: &str) -> Markup {
                 caption { (caption) ", in the order they were granted (times in UTC)" }
                 thead {
                     tr {
-                        @for heading in ["Fencing token", "Account", "Key id", "Owner", "Acquired", "Expires"] {
+                        @for heading in ["Fencing token", "Account", "Key id", "Owner", "Acquired", "Expires", "Metadata"] {
                             th scope="col" { (heading) }
                         }
                     }
@@ -26,6 +27,7 @@ pub fn holders_table(holders: &[LiveHolder], caption: &str) -> Markup {
                             td { (holder.owner.as_deref().unwrap_or("")) }
                             td { (layout::time(holder.acquired_at)) }
                             td { (layout::time(holder.expires_at)) }
+                            td { (metadata(holder.metadata.as_deref())) }
                         }
                     }
                 }

@@ -36,6 +36,8 @@ pub fn page(title: &str, user: Option<&SignedIn>, body: Markup) -> Markup {
                         nav aria-label="Main" {
                             ul {
                                 li { a href="/console/audit" { "Audit search" } }
+                                li { a href="/console/accounts" { "Accounts" } }
+                                li { a href="/console/locks" { "Live locks" } }
                             }
                         }
                         form.signout method="post" action="/console/logout" {

@@ -1,6 +1,7 @@
-//! A lock's page: its current lease (or a shared lock's readers), waiters
-//! and lock set, its leases as a timeline (held how long, ended how), its
-//! recent events, and for admins a form to force-release it.
+//! A lock's page: its current lease with its metadata (or a shared lock's
+//! readers with theirs), waiters and lock set, its leases as a timeline
+//! (held now, or held how long and ended how), its recent events, and for
+//! admins a form to force-release it.
 
 use actix_web::web::{Data, Form, Path, Query};
 use actix_web::{HttpRequest, HttpResponse};
@@ -11,10 +12,11 @@ use uuid::Uuid;
 use super::address::readable;
 use super::audit_page::events_table;
 use super::holders_table::holders_table;
+use super::json::metadata;
 use super::layout::{self, account_href, encode, lock_href};
 use super::leases_table::leases_table;
 use super::session::SignedIn;
-use super::timeline;
+use super::timeline::{self, Present};
 use super::{see_other, ConsoleError};
 use crate::domain::{LockMode, LockName, NamespaceName};
 use crate::http::admin::{actor, parse_reason};
@@ -39,12 +41,15 @@ pub async fn show(
     Query(notice): Query<Notice>,
 ) -> Result<HttpResponse, ConsoleError> {
     let (namespace, name) = readable(&state, &user, "lock", &path.0, &path.1).await?;
-    let current = held(&state, &namespace, &name).await?;
+    // The history first: a lease it shows open is then held now exactly
+    // when the live state, read after it, still has it.
     let query = history_query(&namespace, &name);
     let history = state.db(audit::search(&state.pool, &query)).await?;
+    let current = held(&state, &namespace, &name).await?;
+    let present =
+        Present { now: state.db(console_reads::now(&state.pool)).await?, held: live(current.as_ref()) };
     let leases = timeline::leases(&history.events);
     let title = format!("{namespace}/{name}");
-    let now = chrono::Utc::now();
     let body = html! {
         h1 { "Lock " code { (title) } }
         @match notice.notice.as_deref() {
@@ -63,7 +68,7 @@ pub async fn show(
             p { "Not held." }
         }
         h2 { "Leases" }
-        (leases_table(&leases, "Each lease of this lock, newest first", now))
+        (leases_table(&leases, "Each lease of this lock, newest first", &present))
         h2 { "Events" }
         (events_table(&history.events, "The most recent events of this lock, newest first"))
         @if history.next.is_some() {
@@ -112,6 +117,15 @@ async fn held(
     Ok(Some(Held { state: lock_state, holder, readers, set }))
 }
 
+/// The leases held now, by fencing token, with their expiries.
+fn live(held: Option<&Held>) -> Vec<(i64, chrono::DateTime<chrono::Utc>)> {
+    let Some(held) = held else { return Vec::new() };
+    match held.state.lock.mode {
+        LockMode::Exclusive => vec![(held.state.lock.fencing_token, held.state.lock.expires_at)],
+        LockMode::Shared => held.readers.iter().map(|r| (r.fencing_token, r.expires_at)).collect(),
+    }
+}
+
 fn current_state(held: &Held, namespace: &str, name: &str) -> Markup {
     let lock = &held.state.lock;
     html! {
@@ -125,10 +139,12 @@ fn current_state(held: &Held, namespace: &str, name: &str) -> Markup {
                     dt { "Fencing token" } dd { (lock.fencing_token) }
                     dt { "Acquired" } dd { (layout::time(lock.acquired_at)) }
                     dt { "Expires" } dd { (layout::time(lock.expires_at)) " (TTL " (lock.ttl_seconds) " s)" }
+                    dt { "Metadata" } dd { (metadata(lock.metadata.as_deref())) }
                 }
                 LockMode::Shared => {
                     dt { "Mode" } dd { "shared, by " (held.readers.len()) " readers" }
                     dt { "Expires" } dd { (layout::time(lock.expires_at)) " (the last reader's lease)" }
+                    dt { "Metadata" } dd { "each reader's, in the table below" }
                 }
             }
             dt { "Waiters" } dd { (held.state.waiters) }

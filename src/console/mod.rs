@@ -4,13 +4,17 @@
 //! is stored); every form that changes something carries a CSRF token.
 
 mod account_page;
+mod accounts_page;
 mod address;
 mod audit_page;
 mod error;
 mod holders_table;
+mod json;
 mod layout;
 mod leases_table;
+mod live_locks_page;
 mod lock_page;
+mod paging;
 mod semaphore_page;
 mod session;
 mod sign_in;
@@ -32,7 +36,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
         )
         .service(web::resource("/console/logout").route(web::post().to(sign_in::logout)))
         .service(web::resource("/console/audit").route(web::get().to(audit_page::show)))
+        .service(web::resource("/console/accounts").route(web::get().to(accounts_page::show)))
         .service(web::resource("/console/accounts/{account}").route(web::get().to(account_page::show)))
+        .service(web::resource("/console/locks").route(web::get().to(live_locks_page::show)))
         .service(web::resource("/console/locks/{namespace}/{name}").route(web::get().to(lock_page::show)))
         .service(
             web::resource("/console/locks/{namespace}/{name}/release")

@@ -11,7 +11,7 @@ use super::holders_table::holders_table;
 use super::layout::{self, encode};
 use super::leases_table::leases_table;
 use super::session::SignedIn;
-use super::timeline;
+use super::timeline::{self, Present};
 use super::ConsoleError;
 use crate::domain::{LockName, NamespaceName};
 use crate::http::AppState;
@@ -26,8 +26,11 @@ pub async fn show(
     path: Path<(String, String)>,
 ) -> Result<HttpResponse, ConsoleError> {
     let (namespace, name) = readable(&state, &user, "semaphore", &path.0, &path.1).await?;
-    let current = state.db(console_reads::semaphore_state(&state.pool, &namespace, &name)).await?;
+    // The history first, then the live state: see the lock page.
     let history = state.db(audit::search(&state.pool, &history_query(&namespace, &name))).await?;
+    let current = state.db(console_reads::semaphore_state(&state.pool, &namespace, &name)).await?;
+    let held = current.iter().flat_map(|c| &c.holders).map(|h| (h.fencing_token, h.expires_at)).collect();
+    let present = Present { now: state.db(console_reads::now(&state.pool)).await?, held };
     let leases = timeline::leases(&history.events);
     let title = format!("{namespace}/{name}");
     let body = html! {
@@ -43,7 +46,7 @@ pub async fn show(
             p { "Not held." }
         }
         h2 { "Leases" }
-        (leases_table(&leases, "Each lease of a permit, newest first", chrono::Utc::now()))
+        (leases_table(&leases, "Each lease of a permit, newest first", &present))
         h2 { "Events" }
         (events_table(&history.events, "The most recent events of this semaphore, newest first"))
         @if history.next.is_some() {

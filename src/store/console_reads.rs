@@ -1,13 +1,22 @@
 //! What the support console reads beyond what the APIs do: a semaphore's or
-//! shared lock's holders with their accounts and key ids, and the members of
-//! a lock set.
+//! shared lock's holders with their accounts and key ids, the members of a
+//! lock set, the database's clock, and (in `lists`) the accounts and live
+//! locks it lists.
+
+mod lists;
 
 use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
+use sqlx::types::Json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::StoreError;
 use crate::domain::{LockName, NamespaceName};
+
+pub use lists::{
+    account_leases, accounts, live_locks, AccountLease, AccountSummary, Holding, LiveLock, LiveLocksQuery,
+};
 
 /// A live holder of a semaphore's permit or of a shared lock's read lease,
 /// as support sees it.
@@ -17,6 +26,8 @@ pub struct LiveHolder {
     pub account: Option<String>,
     pub key_id: String,
     pub owner: Option<String>,
+    /// The JSON the holder gave with its lease, as stored.
+    pub metadata: Option<Box<RawValue>>,
     pub acquired_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }
@@ -36,6 +47,7 @@ struct HolderRow {
     account: Option<String>,
     key_id: Option<String>,
     owner: Option<String>,
+    metadata: Option<Json<Box<RawValue>>>,
     acquired_at: Option<DateTime<Utc>>,
     expires_at: Option<DateTime<Utc>>,
 }
@@ -47,6 +59,7 @@ impl HolderRow {
             account: self.account,
             key_id: self.key_id?,
             owner: self.owner,
+            metadata: self.metadata.map(|m| m.0),
             acquired_at: self.acquired_at?,
             expires_at: self.expires_at?,
         })
@@ -62,7 +75,7 @@ struct SemaphoreRow {
 
 /// The columns of `HolderRow`, of a holder `h` and its account `a`.
 const HOLDER_COLUMNS: &str =
-    "h.fencing_token, a.name AS account, h.key_id, h.owner, h.acquired_at, h.expires_at";
+    "h.fencing_token, a.name AS account, h.key_id, h.owner, h.metadata, h.acquired_at, h.expires_at";
 
 /// A semaphore's state; `None` when no statement has created it (or the
 /// sweeper has removed it). The outer join keeps a semaphore without live
@@ -157,4 +170,10 @@ pub async fn set_members(pool: &PgPool, set_id: Uuid) -> Result<Option<Vec<Strin
         .fetch_optional(pool)
         .await?;
     Ok(names)
+}
+
+/// The database's clock: what leases' expiries are measured against, so a
+/// page says "expires in 25 s" by the clock that will end the lease.
+pub async fn now(pool: &PgPool) -> Result<DateTime<Utc>, StoreError> {
+    Ok(sqlx::query_scalar("SELECT now()").fetch_one(pool).await?)
 }
