@@ -11,7 +11,7 @@ use super::layout::{self, account_href, lock_href};
 use super::paging::{href, per_page};
 use super::session::SignedIn;
 use super::ConsoleError;
-use crate::domain::{is_name_byte, NamespaceName};
+use crate::domain::{prefix_end, NamespaceName};
 use crate::http::AppState;
 use crate::store::console_reads::{self, Holding, LiveLock, LiveLocksQuery};
 
@@ -42,7 +42,10 @@ fn filters(params: &Params) -> Result<Filters<'_>, String> {
     if let Some(ns) = namespace {
         NamespaceName::parse(ns).map_err(|e| e.message)?;
     }
-    let range = non_empty(&params.prefix).map(prefix_range).transpose()?;
+    let range = non_empty(&params.prefix)
+        .map(|p| prefix_end(p).map(|end| (p, end)))
+        .transpose()
+        .map_err(|e| e.message)?;
     let after = non_empty(&params.after)
         .map(|a| a.split_once('/').ok_or("this page's link is broken; start from the first page"))
         .transpose()?;
@@ -52,17 +55,6 @@ fn filters(params: &Params) -> Result<Filters<'_>, String> {
 
 fn non_empty(value: &str) -> Option<&str> {
     Some(value.trim()).filter(|v| !v.is_empty())
-}
-
-/// Lock names are ASCII below `~`, so the last byte's successor stays ASCII
-/// (as the API's `prefix`).
-fn prefix_range(prefix: &str) -> Result<(&str, String), String> {
-    if prefix.len() > 255 || !prefix.bytes().all(is_name_byte) {
-        return Err("a name prefix may contain only lock-name characters: a-z A-Z 0-9 . _ - : @".into());
-    }
-    let mut upper = prefix.as_bytes().to_vec();
-    *upper.last_mut().expect("prefix is not empty") += 1;
-    Ok((prefix, String::from_utf8(upper).expect("ASCII")))
 }
 
 pub async fn show(
@@ -193,8 +185,8 @@ mod tests {
 
     #[test]
     fn a_prefix_covers_the_names_that_start_with_it() {
-        assert_eq!(prefix_range("job-").unwrap(), ("job-", "job.".to_owned()));
-        assert!(prefix_range("a/b").is_err());
+        assert_eq!(prefix_end("job-").unwrap(), "job.");
+        assert!(prefix_end("a/b").is_err());
     }
 
     #[test]

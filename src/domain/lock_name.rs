@@ -27,6 +27,17 @@ impl LockName {
     }
 }
 
+/// The end of the names a non-empty `prefix` covers: `[prefix, end)`, with
+/// the prefix's last byte + 1. Name bytes are ASCII below `~`, so it stays ASCII.
+pub fn prefix_end(prefix: &str) -> Result<String, InvalidInput> {
+    if prefix.is_empty() || prefix.len() > LockName::MAX_LEN || !prefix.bytes().all(is_name_byte) {
+        return Err(InvalidInput::new("invalid_prefix", "prefix may contain only lock-name characters"));
+    }
+    let mut end = prefix.as_bytes().to_vec();
+    *end.last_mut().expect("prefix is not empty") += 1;
+    Ok(String::from_utf8(end).expect("ASCII"))
+}
+
 /// Whether a byte may appear in a lock name (and so in a name prefix).
 pub fn is_name_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':' | b'@')

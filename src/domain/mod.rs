@@ -17,7 +17,7 @@ pub use account::{AccountName, Principal, Role};
 pub use api_key::{ApiKey, KeyId};
 pub use holder::{Actor, Api, CompatHolder, Proof};
 pub use lock::{LeaseEnd, Lock, LockError, LockMode};
-pub use lock_name::{is_name_byte, LockName};
+pub use lock_name::{is_name_byte, prefix_end, LockName};
 pub use lock_token::{LockToken, LockTokenHash};
 pub use namespace::NamespaceName;
 pub use page_limit::{page_limit, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT};

@@ -22,7 +22,9 @@ use super::extract::{
 use super::peer;
 use super::request_id::RequestId;
 use super::AppState;
-use crate::domain::{page_limit, ApiKey, InvalidInput, LockToken, Metadata, Owner, Principal, Proof, Ttl};
+use crate::domain::{
+    page_limit, prefix_end, ApiKey, InvalidInput, LockToken, Metadata, Owner, Principal, Proof, Ttl,
+};
 use crate::domain::{Api, LockMode};
 use crate::leases::{
     AcquireRequest, Acquired, Call, Granted, HandoverRequest, LeaseLength, ListPage, LockRef,
@@ -250,7 +252,13 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let namespace = namespace_not_found_unless_valid(req.match_info().get("namespace").unwrap_or_default())?;
     let limit = page_limit(params.limit)?;
-    let prefix = params.prefix.filter(|p| !p.is_empty()).map(prefix_range).transpose()?;
+    let prefix = match params.prefix.filter(|p| !p.is_empty()) {
+        Some(prefix) => {
+            let end = prefix_end(&prefix)?;
+            Some((prefix, end))
+        }
+        None => None,
+    };
     let after = params.cursor.map(|c| decode_cursor(&c)).transpose()?;
     let page = ListPage {
         from: prefix.as_ref().map(|(from, _)| from.as_str()),
@@ -264,20 +272,6 @@ pub async fn list(
         .flatten();
     let locks = found.into_iter().map(|lock| LockView::of(lock, &caller)).collect();
     Ok(HttpResponse::Ok().json(LockList { locks, next_cursor }))
-}
-
-/// The names a prefix covers, `[prefix, prefix with its last byte + 1)`.
-/// Every name byte is ASCII below `~`, so the increment stays ASCII.
-fn prefix_range(prefix: String) -> Result<(String, String), ApiError> {
-    let valid = prefix.len() <= 255 && prefix.bytes().all(crate::domain::is_name_byte);
-    if !valid {
-        return Err(
-            InvalidInput::new("invalid_prefix", "prefix may contain only lock-name characters").into()
-        );
-    }
-    let mut upper = prefix.clone().into_bytes();
-    *upper.last_mut().expect("prefix is not empty") += 1;
-    Ok((prefix, String::from_utf8(upper).expect("ASCII")))
 }
 
 fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
