@@ -21,9 +21,6 @@ pub async fn show(
     path: Path<String>,
 ) -> Result<HttpResponse, ConsoleError> {
     let account = details(&state, &path).await?;
-    // Not `details`' live locks: a shared lock's row names only its latest
-    // reader, so they miss the account's other read leases.
-    let leases = state.db(console_reads::account_leases(&state.pool, account.account.id, HELD)).await?;
     let permits = state.db(console_reads::account_permits(&state.pool, account.account.id, HELD)).await?;
     let title = format!("Account {}", account.account.name);
     let body = html! {
@@ -65,14 +62,14 @@ pub async fn show(
             }
         }
         h2 { "Live locks" }
-        @if leases.is_empty() {
+        @if account.live_locks.is_empty() {
             p { "None." }
         } @else {
             table {
                 caption { "Leases this account holds now, a shared lock's read leases too (times in UTC)" }
                 thead { tr { @for h in ["Lock", "Mode", "Fencing token", "Owner", "Acquired", "Expires"] { th scope="col" { (h) } } } }
                 tbody {
-                    @for lock in &leases {
+                    @for lock in &account.live_locks {
                         tr {
                             th scope="row" { a href=(lock_href(&lock.namespace, &lock.name)) { (lock.namespace) "/" (lock.name) } }
                             td { (lock.mode) }

@@ -101,26 +101,37 @@ pub async fn update(
     .await?)
 }
 
-/// A live lease an account holds, anywhere.
+/// A live lease an account holds, anywhere: an exclusive lock's, or one
+/// reader's lease of a shared lock.
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct HeldLock {
     pub namespace: String,
     pub name: String,
+    /// `exclusive` or `shared`.
+    pub mode: String,
     pub fencing_token: i64,
     pub owner: Option<String>,
     pub acquired_at: chrono::DateTime<chrono::Utc>,
     pub expires_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// The account's live leases, at most `limit`, in namespace and name order.
+/// The account's live leases, at most `limit`, in namespace, name and
+/// fencing token order. A shared lock's row names only its latest reader,
+/// so each reader's lease is found among its holders.
 pub async fn live_locks(
     ex: impl PgExecutor<'_>,
     account_id: i64,
     limit: i64,
 ) -> Result<Vec<HeldLock>, StoreError> {
     Ok(sqlx::query_as(
-        "SELECT namespace, name, fencing_token, owner, acquired_at, expires_at FROM locks
-         WHERE account_id = $1 AND expires_at > now() ORDER BY namespace, name LIMIT $2",
+        "SELECT namespace, name, mode, fencing_token, owner, acquired_at, expires_at FROM locks
+         WHERE account_id = $1 AND mode = 'exclusive' AND expires_at > now()
+         UNION ALL
+         SELECT l.namespace, l.name, l.mode, h.fencing_token, h.owner, h.acquired_at, h.expires_at
+         FROM locks l, unnest(l.holders) h
+         WHERE l.mode = 'shared' AND l.expires_at > now() AND h.expires_at > now() AND h.account_id = $1
+         ORDER BY namespace, name, fencing_token
+         LIMIT $2",
     )
     .bind(account_id)
     .bind(limit)

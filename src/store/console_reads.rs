@@ -14,9 +14,7 @@ use uuid::Uuid;
 use super::StoreError;
 use crate::domain::{LockName, NamespaceName};
 
-pub use lists::{
-    account_leases, accounts, live_locks, AccountLease, AccountSummary, Holding, LiveLock, LiveLocksQuery,
-};
+pub use lists::{accounts, live_locks, AccountSummary, Holding, LiveLock, LiveLocksQuery};
 
 /// A live holder of a semaphore's permit or of a shared lock's read lease,
 /// as support sees it.

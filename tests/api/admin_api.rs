@@ -268,3 +268,40 @@ async fn every_admin_change_is_logged_and_the_log_is_append_only() {
     assert!(entries[0]["request_id"].is_string() && entries[0]["occurred_at"].is_string());
     assert!(tampering.is_err() && deleting.is_err());
 }
+
+#[tokio::test]
+async fn an_account_shows_every_live_lease_it_holds_a_shared_locks_read_leases_too() {
+    let app = spawn_app().await;
+    let admin = key(&app.pool, "acme", Role::Admin).await;
+    let catalog = "/v1/namespaces/public/locks/catalog";
+    let read = |holder| app.acquire(holder, catalog, json!({"mode": "shared", "owner": "reader"}));
+    let (first, second) = (json(read(&app.hobby).await).await, json(read(&app.acme).await).await);
+    app.acquire(&app.acme, "/v1/locks/own", json!({})).await;
+
+    let hobby = json(call(&app, &admin, Method::GET, "/v1/admin/accounts/hobby", json!({})).await).await;
+    let acme = json(call(&app, &admin, Method::GET, "/v1/admin/accounts/acme", json!({})).await).await;
+
+    let leases = |account: &Value| -> Vec<(String, String, i64)> {
+        let listed = account["live_locks"].as_array().unwrap().iter();
+        listed
+            .map(|l| {
+                (
+                    l["name"].as_str().unwrap().into(),
+                    l["mode"].as_str().unwrap().into(),
+                    l["fencing_token"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        leases(&hobby),
+        [("catalog".to_owned(), "shared".to_owned(), first["fencing_token"].as_i64().unwrap())]
+    );
+    let acme_leases = leases(&acme);
+    assert_eq!(acme_leases.len(), 2, "{acme_leases:?}");
+    assert!(acme_leases.contains(&(
+        "catalog".into(),
+        "shared".into(),
+        second["fencing_token"].as_i64().unwrap()
+    )));
+}
