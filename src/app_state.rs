@@ -10,6 +10,7 @@ use crate::config::{CompatSettings, ConsoleSettings};
 use crate::leases::Leases;
 use crate::store::{self, StoreError};
 use crate::tenancy::Namespaces;
+use crate::webhooks::Webhooks;
 
 pub struct AppState {
     pub pool: PgPool,
@@ -21,6 +22,7 @@ pub struct AppState {
     pub body_limit: usize,
     pub console: ConsoleSettings,
     pub compat: CompatSettings,
+    pub webhooks: Webhooks,
 }
 
 impl AppState {

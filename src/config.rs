@@ -51,6 +51,7 @@ pub struct Settings {
     pub plans: Plans,
     pub audit: AuditSettings,
     pub console: ConsoleSettings,
+    pub webhooks: WebhookSettings,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -237,6 +238,38 @@ pub struct AuditSettings {
 pub struct ConsoleSettings {
     /// A console session ends this long after sign-in.
     pub session_seconds: u64,
+}
+
+/// Webhooks: each audit event POSTed to the endpoints that asked for it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Deliver to private, loopback and link-local addresses (development, tests).
+    pub allow_private_addresses: bool,
+    /// How often a replica looks for events to deliver when it has none in hand.
+    pub poll_interval_ms: u64,
+    /// How long a receiver has to answer.
+    pub timeout_ms: u64,
+    pub max_per_account: i64,
+    /// Deliveries one replica has in flight at once.
+    pub concurrency: usize,
+    /// The first retry's delay; it doubles per failed attempt up to `backoff_max_ms`.
+    pub backoff_initial_ms: u64,
+    pub backoff_max_ms: u64,
+    /// An event still failing this long after its first attempt is given up.
+    pub give_up_hours: u64,
+    /// The CA certificates HTTPS endpoints are checked against (PEM).
+    pub ca_bundle: PathBuf,
+}
+
+impl WebhookSettings {
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms)
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
 }
 
 impl Settings {

@@ -1,4 +1,5 @@
-//! Builds the application: pool, schema check, HTTP server and sweeper.
+//! Builds the application: pool, schema check, HTTP server, sweeper and
+//! webhook deliveries.
 
 use std::future::Future;
 use std::net::TcpListener;
@@ -75,6 +76,7 @@ impl Application {
             body_limit: settings.http.body_limit_bytes,
             console: settings.console.clone(),
             compat: settings.compat.clone(),
+            webhooks: crate::webhooks::Webhooks::new(pool.clone(), &settings.webhooks),
         });
         let metrics_data = Data::from(metrics.clone());
         let limiter = Data::new(RateLimiter::new(&settings.rate_limit, state.auth.clone()));
@@ -120,9 +122,10 @@ impl Application {
         let sweeper = sweeper::run(pool.clone(), settings.sweeper.clone(), stop.clone(), metrics);
         let tidy = sweeper::tidy(pool.clone(), settings.idempotency.retention_hours, stop.clone());
         let listener = wake.listen(pool.clone(), moves, stop.clone());
+        let deliveries = crate::webhooks::worker::run(pool.clone(), settings.webhooks.clone(), stop.clone());
         let follower = primary.map(|primary| tokio::spawn(primary.follow(pool.clone(), stop.clone())));
         let sweeper = tokio::spawn(async move {
-            tokio::join!(sweeper, tidy, listener);
+            tokio::join!(sweeper, tidy, listener, deliveries);
             if let Some(follower) = follower {
                 let _ = follower.await;
             }

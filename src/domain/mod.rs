@@ -12,6 +12,7 @@ mod page_limit;
 mod plan;
 mod request;
 mod semaphore;
+mod webhook;
 
 pub use account::{AccountName, Principal, Role};
 pub use api_key::{ApiKey, KeyId};
@@ -24,6 +25,7 @@ pub use page_limit::{page_limit, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT};
 pub use plan::{Plan, PlanRules, Plans};
 pub use request::{Metadata, Note, Owner, Ttl};
 pub use semaphore::{Holder, Semaphore, SemaphoreLimit};
+pub use webhook::{is_public_address, webhook_events, Endpoint, WebhookUrl, WEBHOOK_EVENTS};
 
 /// A value a client sent that is not acceptable, with a stable error code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -176,3 +176,27 @@ pub enum AdminErrors {
     #[response(status = 503)]
     Unavailable(ErrorResponse),
 }
+
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum WebhookErrors {
+    /// `invalid_body`, `invalid_json`, `invalid_url`, `private_address`, `invalid_event`,
+    /// `invalid_namespace`, `invalid_limit`.
+    #[response(status = 400)]
+    BadRequest(ErrorResponse),
+    /// `unauthorized`: no or bad API key.
+    #[response(status = 401)]
+    Unauthorized(ErrorResponse),
+    /// `plan_forbids` (not a business account) or `forbidden` (a read-only key).
+    #[response(status = 403)]
+    Forbidden(ErrorResponse),
+    /// `webhook_not_found` (also another account's), `namespace_not_found`.
+    #[response(status = 404)]
+    NotFound(ErrorResponse),
+    /// `too_many_webhooks`: the account has `webhooks.max_per_account` already.
+    #[response(status = 409)]
+    Conflict(ErrorResponse),
+    /// `database_unavailable`, with Retry-After.
+    #[response(status = 503)]
+    Unavailable(ErrorResponse),
+}

@@ -13,6 +13,7 @@ use crate::domain::{InvalidInput, LockError};
 use crate::leases::LeaseError;
 use crate::store::StoreError;
 use crate::tenancy::TenancyError;
+use crate::webhooks::WebhookError;
 
 #[derive(thiserror::Error)]
 pub enum ApiError {
@@ -263,6 +264,18 @@ impl From<crate::admin::AdminError> for ApiError {
                 Self::Conflict("already_exists", format!("that {what} already exists"))
             }
             AdminError::Store(e) => Self::Store(e),
+        }
+    }
+}
+
+impl From<WebhookError> for ApiError {
+    fn from(e: WebhookError) -> Self {
+        match e {
+            WebhookError::Invalid(e) => Self::Invalid(e),
+            WebhookError::Refused(e) => Self::Lock(e),
+            WebhookError::NotFound => Self::Missing("webhook_not_found", e.to_string()),
+            WebhookError::TooMany(_) => Self::Conflict("too_many_webhooks", e.to_string()),
+            WebhookError::Store(e) => Self::Store(e),
         }
     }
 }

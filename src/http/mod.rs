@@ -19,6 +19,7 @@ pub mod request_id;
 mod semaphores;
 mod telemetry;
 mod verify;
+mod webhooks;
 
 use actix_web::web::{self, Data, ServiceConfig};
 use actix_web::HttpResponse;
@@ -74,6 +75,22 @@ pub fn routes(cfg: &mut ServiceConfig) {
     .service(history_route("/v1/locks/{name}/history"))
     .service(history_route("/v1/namespaces/{namespace}/locks/{name}/history"))
     .configure(admin::routes);
+    cfg.service(
+        web::resource("/v1/webhooks")
+            .route(web::post().to(webhooks::create))
+            .route(web::get().to(webhooks::list))
+            .default_service(serving("GET, POST")),
+    )
+    .service(
+        web::resource("/v1/webhooks/{webhook_id}")
+            .route(web::delete().to(webhooks::delete))
+            .default_service(serving("DELETE")),
+    )
+    .service(
+        web::resource("/v1/webhooks/{webhook_id}/deliveries")
+            .route(web::get().to(webhooks::deliveries))
+            .default_service(serving("GET")),
+    );
     cfg.service(web::resource("/healthz").get(health::healthz).default_service(serving("GET")))
         .service(web::resource("/readyz").get(health::readyz).default_service(serving("GET")))
         .service(openapi::openapi_json)

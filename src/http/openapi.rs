@@ -13,7 +13,8 @@ use super::dto::{AcquireBody, HandoverBody, LockList, LockView, ReleaseBody, Ren
 use super::lock_sets::{LockSetBody, LockSetView};
 use super::semaphores::{PermitView, SemaphoreBody, SemaphoreView};
 use super::verify::{VerifyBody, VerifyView};
-use super::{admin, audit, compat, health, index, lock_sets, locks, semaphores, verify};
+use super::webhooks::WebhookBody;
+use super::{admin, audit, compat, health, index, lock_sets, locks, semaphores, verify, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,6 +26,7 @@ use super::{admin, audit, compat, health, index, lock_sets, locks, semaphores, v
         lock_sets::acquire, lock_sets::renew, lock_sets::release,
         index::index, health::healthz, health::readyz,
         audit::search, audit::history,
+        webhooks::create, webhooks::list, webhooks::delete, webhooks::deliveries,
         admin::accounts::create, admin::accounts::list, admin::accounts::show, admin::accounts::update,
         admin::keys::list, admin::keys::create, admin::keys::revoke, admin::keys::rotate,
         admin::namespaces::list, admin::namespaces::create, admin::namespaces::delete,
@@ -35,7 +37,8 @@ use super::{admin, audit, compat, health, index, lock_sets, locks, semaphores, v
     ),
     components(schemas(
         AcquireBody, RenewBody, ReleaseBody, HandoverBody, LockView, LockList, ErrorResponse,
-        SemaphoreBody, PermitView, SemaphoreView, LockSetBody, LockSetView, VerifyBody, VerifyView
+        SemaphoreBody, PermitView, SemaphoreView, LockSetBody, LockSetView, VerifyBody, VerifyView,
+        WebhookBody
     )),
     modifiers(&Security, &DefaultNamespaceRoutes, &CompatRoutes),
     security(("bearer" = []), ("basic" = [])),
@@ -44,6 +47,7 @@ use super::{admin, audit, compat, health, index, lock_sets, locks, semaphores, v
         (name = "semaphores", description = "Up to `limit` holders of one name at once"),
         (name = "lock-sets", description = "Several locks taken together: all or none"),
         (name = "audit", description = "Who held what, when, and how it ended"),
+        (name = "webhooks", description = "Audit events POSTed, signed, to your endpoints (docs/webhooks.md)"),
         (name = "admin", description = "Accounts, keys and namespaces (admin keys only)"),
         (name = "compat", description = "Drop-in Lockable, Locklock and mutex.uno APIs (docs/compat.md)")
     )

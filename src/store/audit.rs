@@ -164,16 +164,22 @@ pub async fn search(pool: &PgPool, query: &AuditQuery) -> Result<Page, StoreErro
     Ok(Page { events, next })
 }
 
+/// An event as searches return it.
+const SELECT_EVENTS: &str = "SELECT e.id, e.occurred_at, e.event, e.namespace, e.name, e.fencing_token, \
+     e.account_id, a.name AS account, e.key_id, e.owner, e.expires_at, e.request_id, e.reason, e.kind, \
+     e.mode, e.set_id, e.note FROM lock_events e LEFT JOIN accounts a ON a.id = e.account_id";
+
+/// The event at `at`, as a search would return it (webhooks deliver it).
+pub async fn event_at(pool: &PgPool, at: Position) -> Result<Option<AuditEvent>, StoreError> {
+    let sql = format!("{SELECT_EVENTS} WHERE e.occurred_at = $1 AND e.id = $2");
+    Ok(sqlx::query_as(&sql).bind(at.occurred_at).bind(at.id).fetch_optional(pool).await?)
+}
+
 /// Appends the search statement to `builder`, every value a bind parameter.
 /// It fetches one event more than the limit, to tell whether a next page
 /// exists. Public for the benchmark, which EXPLAINs it.
 pub fn push_search(builder: &mut QueryBuilder<'_, Postgres>, query: &AuditQuery, horizon: DateTime<Utc>) {
-    builder.push(
-        "SELECT e.id, e.occurred_at, e.event, e.namespace, e.name, e.fencing_token, e.account_id, \
-         a.name AS account, e.key_id, e.owner, e.expires_at, e.request_id, e.reason, e.kind, e.mode, \
-         e.set_id, e.note \
-         FROM lock_events e LEFT JOIN accounts a ON a.id = e.account_id WHERE e.occurred_at < ",
-    );
+    builder.push(SELECT_EVENTS).push(" WHERE e.occurred_at < ");
     builder.push_bind(horizon);
     push_filters(builder, query);
     let (cmp, dir) = match query.order {

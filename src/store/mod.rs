@@ -23,6 +23,8 @@ pub mod semaphores;
 pub mod statement;
 pub mod sweep;
 pub mod waiters;
+pub mod webhook_claims;
+pub mod webhooks;
 
 use std::future::Future;
 use std::sync::Arc;

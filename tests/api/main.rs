@@ -49,3 +49,4 @@ mod status_list;
 mod tenancy;
 mod verify;
 mod waiting;
+mod webhooks;

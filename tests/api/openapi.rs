@@ -37,6 +37,10 @@ const NATIVE_ROUTES: &[(&str, &str)] = &[
     ("delete", "/v1/admin/namespaces/{namespace}"),
     ("delete", "/v1/admin/namespaces/{namespace}/locks/{name}"),
     ("get", "/v1/admin/log"),
+    ("post", "/v1/webhooks"),
+    ("get", "/v1/webhooks"),
+    ("delete", "/v1/webhooks/{webhook_id}"),
+    ("get", "/v1/webhooks/{webhook_id}/deliveries"),
 ];
 
 async fn document(app: &crate::helpers::TestApp) -> Value {
