@@ -1,6 +1,7 @@
 //! What every handler (API, console, metrics) shares.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgPool;
@@ -10,6 +11,7 @@ use crate::config::{CompatSettings, ConsoleSettings};
 use crate::leases::Leases;
 use crate::store::{self, StoreError};
 use crate::tenancy::Namespaces;
+use crate::watch::Watchers;
 
 pub struct AppState {
     pub pool: PgPool,
@@ -21,6 +23,8 @@ pub struct AppState {
     pub body_limit: usize,
     pub console: ConsoleSettings,
     pub compat: CompatSettings,
+    /// The replica's audit-event streams (`GET {lock}/events`).
+    pub watch: Arc<Watchers>,
 }
 
 impl AppState {

@@ -20,3 +20,4 @@ pub mod telemetry;
 pub mod tenancy;
 pub mod tls;
 pub mod wake;
+pub mod watch;

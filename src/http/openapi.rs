@@ -12,7 +12,7 @@ use super::api_schema::ErrorResponse;
 use super::dto::{AcquireBody, HandoverBody, LockList, LockView, ReleaseBody, RenewBody};
 use super::lock_sets::{LockSetBody, LockSetView};
 use super::semaphores::{PermitView, SemaphoreBody, SemaphoreView};
-use super::{admin, audit, compat, health, index, lock_sets, locks, semaphores};
+use super::{admin, audit, compat, health, index, lock_sets, locks, semaphores, watch};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,7 +22,7 @@ use super::{admin, audit, compat, health, index, lock_sets, locks, semaphores};
         semaphores::acquire, semaphores::status, semaphores::renew, semaphores::release,
         lock_sets::acquire, lock_sets::renew, lock_sets::release,
         index::index, health::healthz, health::readyz,
-        audit::search, audit::history,
+        audit::search, audit::history, watch::lock_events, watch::namespace_events,
         admin::accounts::create, admin::accounts::list, admin::accounts::show, admin::accounts::update,
         admin::keys::list, admin::keys::create, admin::keys::revoke, admin::keys::rotate,
         admin::namespaces::list, admin::namespaces::create, admin::namespaces::delete,
@@ -70,14 +70,14 @@ impl Modify for Security {
 }
 
 /// Each `/v1/namespaces/{namespace}/locks/{name}...` route (and each
-/// semaphore and lock-set route) also exists without its first two
+/// semaphore, lock-set and namespace-events route) also exists without its first two
 /// segments, as `/v1/locks/{name}...`, in the key's default namespace.
 struct DefaultNamespaceRoutes;
 
 impl Modify for DefaultNamespaceRoutes {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
         const NAMESPACED: &str = "/v1/namespaces/{namespace}";
-        const ALSO_SHORT: [&str; 3] = ["/locks/{name}", "/semaphores/{name}", "/lock-sets"];
+        const ALSO_SHORT: [&str; 4] = ["/locks/{name}", "/semaphores/{name}", "/lock-sets", "/events"];
         let short: Vec<(String, PathItem)> = doc
             .paths
             .paths

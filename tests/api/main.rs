@@ -48,3 +48,4 @@ mod shared_locks;
 mod status_list;
 mod tenancy;
 mod waiting;
+mod watch;
