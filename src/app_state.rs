@@ -1,6 +1,7 @@
 //! What every handler (API, console, metrics) shares.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgPool;
@@ -10,6 +11,7 @@ use crate::config::{CompatSettings, ConsoleSettings};
 use crate::leases::Leases;
 use crate::store::{self, StoreError};
 use crate::tenancy::Namespaces;
+use crate::watch::Watchers;
 use crate::webhooks::Webhooks;
 
 pub struct AppState {
@@ -23,6 +25,8 @@ pub struct AppState {
     pub console: ConsoleSettings,
     pub compat: CompatSettings,
     pub webhooks: Webhooks,
+    /// The replica's audit-event streams (`GET {lock}/events`).
+    pub watch: Arc<Watchers>,
 }
 
 impl AppState {

@@ -52,6 +52,7 @@ pub struct Settings {
     pub audit: AuditSettings,
     pub console: ConsoleSettings,
     pub webhooks: WebhookSettings,
+    pub watch: WatchSettings,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -269,6 +270,28 @@ impl WebhookSettings {
 
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
+    }
+}
+
+/// Watching the audit trail as Server-Sent Events (`GET {lock}/events`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchSettings {
+    /// Streams one key may have open at once, per replica.
+    pub max_streams_per_key: usize,
+    /// A quiet stream sends a comment line this often.
+    pub keep_alive_seconds: u64,
+    /// How often the replica's feed reads new events while any stream is open.
+    pub poll_interval_ms: u64,
+}
+
+impl WatchSettings {
+    pub fn keep_alive(&self) -> Duration {
+        Duration::from_secs(self.keep_alive_seconds)
+    }
+
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms)
     }
 }
 

@@ -20,4 +20,5 @@ pub mod telemetry;
 pub mod tenancy;
 pub mod tls;
 pub mod wake;
+pub mod watch;
 pub mod webhooks;

@@ -30,6 +30,7 @@ use crate::store::schema::{self, SchemaState};
 use crate::sweeper;
 use crate::tenancy::Namespaces;
 use crate::wake::WakeHub;
+use crate::watch::Watchers;
 
 pub struct Application {
     port: u16,
@@ -37,6 +38,7 @@ pub struct Application {
     pool: PgPool,
     sweeper: JoinHandle<()>,
     stop: CancellationToken,
+    watch: Arc<Watchers>,
 }
 
 impl Application {
@@ -67,6 +69,7 @@ impl Application {
             place_lease: Duration::from_millis(settings.waiting.place_lease_ms),
             sets: group_commit(&settings.group_commit),
         };
+        let watch = Watchers::new(pool.clone(), settings.watch.clone(), settings.database.timeout());
         let state = Data::new(AppState {
             leases: Leases::new(pool.clone(), engine, namespaces.clone(), wake.clone(), metrics.clone()),
             pool: pool.clone(),
@@ -77,6 +80,7 @@ impl Application {
             console: settings.console.clone(),
             compat: settings.compat.clone(),
             webhooks: crate::webhooks::Webhooks::new(pool.clone(), &settings.webhooks),
+            watch: watch.clone(),
         });
         let metrics_data = Data::from(metrics.clone());
         let limiter = Data::new(RateLimiter::new(&settings.rate_limit, state.auth.clone()));
@@ -123,21 +127,23 @@ impl Application {
         let tidy = sweeper::tidy(pool.clone(), settings.idempotency.retention_hours, stop.clone());
         let listener = wake.listen(pool.clone(), moves, stop.clone());
         let deliveries = crate::webhooks::worker::run(pool.clone(), settings.webhooks.clone(), stop.clone());
+        let feed = watch.clone().feed(stop.clone());
         let follower = primary.map(|primary| tokio::spawn(primary.follow(pool.clone(), stop.clone())));
         let sweeper = tokio::spawn(async move {
-            tokio::join!(sweeper, tidy, listener, deliveries);
+            tokio::join!(sweeper, tidy, listener, deliveries, feed);
             if let Some(follower) = follower {
                 let _ = follower.await;
             }
         });
-        Ok(Self { port, server, pool, sweeper, stop })
+        Ok(Self { port, server, pool, sweeper, stop, watch })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting, lets in-flight
+    /// Serves until `shutdown` resolves, then ends the event streams (which
+    /// would otherwise never finish), stops accepting, lets in-flight
     /// requests finish, and stops the sweeper.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
         let handle = self.server.handle();
@@ -146,6 +152,7 @@ impl Application {
             result = &mut server => result,
             _ = shutdown => {
                 tracing::info!("shutting down: finishing in-flight requests");
+                self.watch.close();
                 handle.stop(true).await;
                 server.await
             }

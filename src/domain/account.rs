@@ -89,6 +89,12 @@ impl Principal {
         matches!(self.role, Role::Support | Role::Admin)
     }
 
+    /// The one account whose audit events this key may read; `None` for
+    /// support and admin keys, which read every tenant's.
+    pub fn audit_account(&self) -> Option<i64> {
+        (!self.sees_all_tenants()).then_some(self.account_id)
+    }
+
     pub fn may_write(&self) -> bool {
         matches!(self.role, Role::Client | Role::Admin)
     }

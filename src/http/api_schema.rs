@@ -154,6 +154,25 @@ pub struct AuditFilters {
     cursor: Option<String>,
 }
 
+/// Where an event stream resumes.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ResumeQuery {
+    /// Send the events after the one with this id (cursor); without it,
+    /// those from now on. `Last-Event-ID` wins over it.
+    after: Option<String>,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct LastEventIdHeader {
+    /// The id of the last event received: the stream resumes right after it.
+    #[param(rename = "Last-Event-ID")]
+    last_event_id: Option<String>,
+}
+
 #[derive(IntoResponses)]
 #[allow(dead_code)]
 pub enum AdminErrors {

@@ -63,8 +63,8 @@ async fn page(state: &AppState, query: &AuditQuery) -> Result<HttpResponse, ApiE
 
 /// A client key sees only its own account's events.
 pub fn restrict(mut query: AuditQuery, caller: &Principal) -> AuditQuery {
-    if !caller.sees_all_tenants() {
-        query.only_account_id = Some(caller.account_id);
+    if let Some(account) = caller.audit_account() {
+        query.only_account_id = Some(account);
     }
     query
 }
@@ -154,7 +154,7 @@ pub fn encode_cursor(order: Order, at: Position) -> String {
     URL_SAFE_NO_PAD.encode(format!("{tag}:{}:{}", at.occurred_at.timestamp_micros(), at.id))
 }
 
-fn decode_cursor(cursor: &str, order: Order) -> Result<Position, InvalidInput> {
+pub fn decode_cursor(cursor: &str, order: Order) -> Result<Position, InvalidInput> {
     let bad = || invalid("invalid_cursor", "cursor is not one this server issued for this order");
     let text = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?).map_err(|_| bad())?;
     let mut parts = text.split(':');

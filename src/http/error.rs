@@ -13,6 +13,7 @@ use crate::domain::{InvalidInput, LockError};
 use crate::leases::LeaseError;
 use crate::store::StoreError;
 use crate::tenancy::TenancyError;
+use crate::watch::WatchError;
 use crate::webhooks::WebhookError;
 
 #[derive(thiserror::Error)]
@@ -52,6 +53,12 @@ pub enum ApiError {
     Conflict(&'static str, String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The Accept header does not admit what the route sends.
+    #[error("this route sends text/event-stream; accept it (or send no Accept header)")]
+    NotAcceptable,
+    /// The key has as many event streams open as it may; `.0` is the limit.
+    #[error("this key already has {0} event streams open on this server; close one first")]
+    TooManyStreams(usize),
     /// Over the rate limit of the key's plan, or of the client address.
     #[error("too many requests; retry after {} second(s)", .0.retry_after)]
     RateLimited(super::rate_limit::bucket::Quota),
@@ -80,6 +87,8 @@ impl ApiError {
             Self::Store(StoreError::Refused(_)) => "invalid_body",
             Self::Store(_) => "internal_error",
             Self::RateLimited(_) => "rate_limited",
+            Self::NotAcceptable => "not_acceptable",
+            Self::TooManyStreams(_) => "too_many_streams",
         }
     }
 
@@ -164,7 +173,8 @@ impl ResponseError for ApiError {
             Self::Store(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             Self::Store(StoreError::Refused(_)) => StatusCode::BAD_REQUEST,
             Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited(_) | Self::TooManyStreams(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
         }
     }
 
@@ -285,6 +295,15 @@ impl From<TenancyError> for ApiError {
         match e {
             TenancyError::Refused(e) => Self::Lock(e),
             TenancyError::Store(e) => Self::Store(e),
+        }
+    }
+}
+
+impl From<WatchError> for ApiError {
+    fn from(e: WatchError) -> Self {
+        match e {
+            WatchError::TooManyStreams(limit) => Self::TooManyStreams(limit),
+            WatchError::Store(e) => Self::Store(e),
         }
     }
 }

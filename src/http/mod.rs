@@ -19,6 +19,7 @@ pub mod request_id;
 mod semaphores;
 mod telemetry;
 mod verify;
+mod watch;
 mod webhooks;
 
 use actix_web::web::{self, Data, ServiceConfig};
@@ -74,6 +75,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
     )
     .service(history_route("/v1/locks/{name}/history"))
     .service(history_route("/v1/namespaces/{namespace}/locks/{name}/history"))
+    .configure(watch_routes)
     .configure(admin::routes);
     cfg.service(
         web::resource("/v1/webhooks")
@@ -96,6 +98,16 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(openapi::openapi_json)
         .service(metrics::endpoint)
         .service(web::resource("/").get(index::index).default_service(serving("GET")));
+}
+
+/// Event streams of a lock and of a namespace, each in the caller's default
+/// namespace and in a named one.
+fn watch_routes(cfg: &mut ServiceConfig) {
+    let route = |path: &str, handler| web::resource(path).route(handler).default_service(serving("GET"));
+    cfg.service(route("/v1/locks/{name}/events", web::get().to(watch::lock_events)))
+        .service(route("/v1/namespaces/{namespace}/locks/{name}/events", web::get().to(watch::lock_events)))
+        .service(route("/v1/events", web::get().to(watch::namespace_events)))
+        .service(route("/v1/namespaces/{namespace}/events", web::get().to(watch::namespace_events)));
 }
 
 /// Semaphores and lock sets, each in the caller's default namespace and in

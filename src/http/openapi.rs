@@ -14,7 +14,7 @@ use super::lock_sets::{LockSetBody, LockSetView};
 use super::semaphores::{PermitView, SemaphoreBody, SemaphoreView};
 use super::verify::{VerifyBody, VerifyView};
 use super::webhooks::WebhookBody;
-use super::{admin, audit, compat, health, index, lock_sets, locks, semaphores, verify, webhooks};
+use super::{admin, audit, compat, health, index, lock_sets, locks, semaphores, verify, watch, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,7 +25,7 @@ use super::{admin, audit, compat, health, index, lock_sets, locks, semaphores, v
         semaphores::acquire, semaphores::status, semaphores::renew, semaphores::release,
         lock_sets::acquire, lock_sets::renew, lock_sets::release,
         index::index, health::healthz, health::readyz,
-        audit::search, audit::history,
+        audit::search, audit::history, watch::lock_events, watch::namespace_events,
         webhooks::create, webhooks::list, webhooks::delete, webhooks::deliveries,
         admin::accounts::create, admin::accounts::list, admin::accounts::show, admin::accounts::update,
         admin::keys::list, admin::keys::create, admin::keys::revoke, admin::keys::rotate,
@@ -76,14 +76,14 @@ impl Modify for Security {
 }
 
 /// Each `/v1/namespaces/{namespace}/locks/{name}...` route (and each
-/// semaphore and lock-set route) also exists without its first two
+/// semaphore, lock-set and namespace-events route) also exists without its first two
 /// segments, as `/v1/locks/{name}...`, in the key's default namespace.
 struct DefaultNamespaceRoutes;
 
 impl Modify for DefaultNamespaceRoutes {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
         const NAMESPACED: &str = "/v1/namespaces/{namespace}";
-        const ALSO_SHORT: [&str; 3] = ["/locks/{name}", "/semaphores/{name}", "/lock-sets"];
+        const ALSO_SHORT: [&str; 4] = ["/locks/{name}", "/semaphores/{name}", "/lock-sets", "/events"];
         let short: Vec<(String, PathItem)> = doc
             .paths
             .paths

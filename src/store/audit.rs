@@ -45,11 +45,21 @@ pub enum Order {
     Desc,
 }
 
-/// Where a page ends: the sort key of its last event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a page ends: the sort key of its last event. Positions order as
+/// events do, by `occurred_at` and then `id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Position {
     pub occurred_at: DateTime<Utc>,
     pub id: i64,
+}
+
+impl Position {
+    /// The last position before `horizon`: every event a page read under
+    /// that horizon could return sorts at or before it (times are whole
+    /// microseconds, as PostgreSQL keeps them).
+    pub fn before(horizon: DateTime<Utc>) -> Self {
+        Self { occurred_at: horizon - chrono::TimeDelta::microseconds(1), id: i64::MAX }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -130,6 +140,10 @@ impl AuditEvent {
 
 pub struct Page {
     pub events: Vec<AuditEvent>,
+    /// The settled horizon the page was read under: a page with fewer
+    /// events than its limit holds every matching event up to
+    /// `Position::before(horizon)`.
+    pub horizon: DateTime<Utc>,
     /// Where the next page starts: when there are more events, and after
     /// any non-empty ascending page.
     pub next: Option<Position>,
@@ -161,7 +175,7 @@ pub async fn search(pool: &PgPool, query: &AuditQuery) -> Result<Page, StoreErro
     // Ascending pages lead to where new events arrive, so they always say
     // where to go on from; a follower stops at an empty page and retries later.
     let next = if more || query.order == Order::Asc { events.last().map(AuditEvent::position) } else { None };
-    Ok(Page { events, next })
+    Ok(Page { events, horizon, next })
 }
 
 /// An event as searches return it.
@@ -228,5 +242,21 @@ fn push_filters(builder: &mut QueryBuilder<'_, Postgres>, query: &AuditQuery) {
     }
     if let Some(until) = query.until {
         builder.push(" AND e.occurred_at < ").push_bind(until);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_position_before_a_horizon_follows_every_earlier_event_and_precedes_any_at_it() {
+        let horizon = DateTime::from_timestamp_micros(1_795_000_000_000_000).unwrap();
+        let earlier = horizon - chrono::TimeDelta::microseconds(1);
+
+        let before = Position::before(horizon);
+
+        assert!(Position { occurred_at: earlier, id: i64::MAX - 1 } < before);
+        assert!(before < Position { occurred_at: horizon, id: 1 });
     }
 }

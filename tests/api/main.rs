@@ -49,4 +49,5 @@ mod status_list;
 mod tenancy;
 mod verify;
 mod waiting;
+mod watch;
 mod webhooks;
