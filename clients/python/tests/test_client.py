@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+import urllib.request
 from typing import Callable
 
 import pytest
@@ -212,3 +214,35 @@ def test_a_resource_verifies_a_writer_by_lock_token_or_fencing_token(client: Cli
     assert notes == "row 17 = 42"
     with pytest.raises(ValueError):
         client.verify("ledger")
+
+
+def first_cursor(server: Server, name: str) -> str:
+    """The cursor just after the lock's first audit event."""
+    request = urllib.request.Request(
+        f"{server.url}/v1/locks/{name}/history?order=asc&limit=1", headers={"Authorization": f"Bearer {server.key}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return str(json.load(response)["next_cursor"])
+
+
+def test_watch_yields_a_locks_events_in_order_live_and_resumes_after_a_cursor(client: Client, server: Server) -> None:
+    lock = client.try_acquire("watched", ttl=30)
+    token = lock.lock_token
+    assert token is not None
+    client.renew("watched", token)
+    lock.release()
+
+    events = client.watch("watched", after=first_cursor(server, "watched"))
+    renewed, released = next(events), next(events)
+    again = client.try_acquire("watched", ttl=30)
+    live = next(events)
+    events.close()
+    resumed = client.watch("watched", after=renewed.cursor)
+    after_renewed = next(resumed)
+    resumed.close()
+    again.release()
+
+    assert [renewed.kind, released.kind, live.kind] == ["renewed", "released", "acquired"]
+    assert renewed.data["fencing_token"] == released.data["fencing_token"] == lock.fencing_token
+    assert live.data["fencing_token"] == again.fencing_token
+    assert (after_renewed.kind, after_renewed.cursor) == ("released", released.cursor)

@@ -39,9 +39,11 @@ from .holders import Holder, LockHolders
 from .lock import Lock
 from .lock_set import LockSet
 from .semaphore import Permit, Semaphore, SemaphoreState
+from .watch import Event
 
 __all__ = [
     "Client",
+    "Event",
     "Forbidden",
     "Holder",
     "InvalidRequest",

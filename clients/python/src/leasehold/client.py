@@ -12,7 +12,7 @@ import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from .errors import (
     InvalidRequest,
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .lock import Lock
     from .lock_set import LockSet
     from .semaphore import Semaphore, SemaphoreState
+    from .watch import Event
 
 __all__ = ["Client", "Lease"]
 
@@ -261,6 +262,26 @@ class Client:
         path = self._path(name, namespace) + "/verify"
         found = self.send(Call("POST", path, lock_token=lock_token, body=body or None)).json()
         return Verified(int(found["fencing_token"]), parse_time(found["expires_at"]), found.get("owner"))
+
+    def watch(
+        self, name: Optional[str] = None, *, namespace: Optional[str] = None, after: Optional[str] = None
+    ) -> Iterator["Event"]:
+        """The lock's audit events as they commit (with no ``name``: the whole
+        namespace's), from now or after the cursor ``after``: an endless iterator
+        that reconnects by itself, resuming after the last event it yielded.
+
+        >>> for event in client.watch("nightly-billing"):     # doctest: +SKIP
+        ...     print(event.kind, event.data["fencing_token"])
+        """
+        from .watch import watch
+
+        if name is not None:
+            path = self._path(name, namespace) + "/events"
+        elif namespace or self.namespace:
+            path = f"/v1/namespaces/{urllib.parse.quote(namespace or self.namespace or '', safe='')}/events"
+        else:
+            raise ValueError("watch a lock by name, or a namespace by namespace=")
+        return watch(self, path, after)
 
     # -- semaphores and lock sets ------------------------------------------
 
