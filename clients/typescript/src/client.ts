@@ -1,11 +1,13 @@
 /** A Leasehold server and the API key to use with it: where every lock, semaphore and lock set starts. */
 
 import { type ClientOptions, settingsOf } from "./config.js";
+import { collection, encodeSegment } from "./endpoint.js";
 import type { Grant, Lease, LockHolders } from "./lease.js";
 import { type HandoverOptions, type HeldLock, Lock, type LockOptions, type Verified, type Writer } from "./lock.js";
 import { LockSet, type LockSetOptions } from "./lockSet.js";
 import { Semaphore, type SemaphoreOptions, type SemaphoreState } from "./semaphore.js";
 import { Transport } from "./transport.js";
+import { watch, type WatchEvent, type WatchOptions } from "./watch.js";
 
 /** Where a call by name and token looks: the client's namespace unless another is given. */
 export interface Addressing {
@@ -85,6 +87,19 @@ export class Client {
   /** For a resource: whether `writer` holds the lock's live lease; a `note` is recorded in the audit trail. */
   verify(name: string, writer: Writer, options: Addressing & { note?: string | undefined } = {}): Promise<Verified> {
     return this.lock(name, options).verify(writer, options.note);
+  }
+
+  /**
+   * The lock's audit events as they commit (`name` `null`: the whole namespace's),
+   * from now or after `options.after`: an endless iterator that reconnects by
+   * itself, resuming after the last event it yielded; abort `options.signal` (or
+   * `break`) to stop.
+   */
+  watch(name: string | null, options: Addressing & WatchOptions = {}): AsyncGenerator<WatchEvent> {
+    const namespace = options.namespace ?? this.#namespace;
+    if (name !== null) return watch(this.#transport, `${collection(namespace, "locks")}/${encodeSegment(name)}/events`, options);
+    if (namespace === undefined) throw new TypeError("watch a lock by name, or a namespace with options.namespace");
+    return watch(this.#transport, `/v1/namespaces/${encodeSegment(namespace)}/events`, options);
   }
 
   /** The semaphore's limit and every live holder's lease. */

@@ -31,3 +31,4 @@ export type { Grant, Holder, Lease, LockHolders } from "./lease.js";
 export { HeldLock, Lock, type HandoverOptions, type LockOptions, type Verified, type Writer } from "./lock.js";
 export { HeldLockSet, LockSet, type LockSetGrant, type LockSetOptions } from "./lockSet.js";
 export { HeldPermit, Semaphore, type Permit, type SemaphoreOptions, type SemaphoreState } from "./semaphore.js";
+export type { WatchEvent, WatchOptions } from "./watch.js";

@@ -111,6 +111,26 @@ export class Transport {
     }
   }
 
+  /**
+   * Opens a Server-Sent Events stream at `path` (after `lastEventId`); a refusal
+   * rejects with its typed error, an unreachable server with `Unreachable`.
+   */
+  async openStream(path: string, lastEventId: string | undefined, signal: AbortSignal): Promise<Response> {
+    const headers = this.#headers({ method: "GET", path }, undefined);
+    headers["accept"] = "text/event-stream";
+    if (lastEventId !== undefined) headers["last-event-id"] = lastEventId;
+    let response: Response;
+    try {
+      response = await fetch(`${this.#settings.url}${path}`, { headers, signal });
+    } catch (error) {
+      if (signal.aborted) throw signal.reason;
+      throw new Unreachable({ code: "unreachable", message: describe(error) }, { cause: error });
+    }
+    if (response.ok && response.body !== null) return response;
+    const text = await response.text();
+    throw errorOf({ status: response.status, text, retryAfter: retryAfterOf(response.headers.get("retry-after")) });
+  }
+
   #urlOf(call: Call): string {
     const query = call.query ? `?${new URLSearchParams(call.query).toString()}` : "";
     return `${this.#settings.url}${call.path}${query}`;
