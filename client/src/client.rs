@@ -10,11 +10,13 @@ use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
+use crate::endpoint::encode_segment;
 use crate::error::{self, Error};
 use crate::lock::LockRequest;
 use crate::lock_set::LockSetRequest;
 use crate::retry::Backoff;
 use crate::semaphore::SemaphoreRequest;
+use crate::watch::Watch;
 
 /// A Leasehold server and the API key to use with it. Cheap to clone: clones
 /// share one connection pool.
@@ -128,6 +130,22 @@ impl Client {
     /// A client with the default timeouts and retries.
     pub fn new(base_url: impl Into<String>, api_key: impl Into<String>) -> Result<Self, Error> {
         Self::builder(base_url, api_key).build()
+    }
+
+    pub(crate) fn base(&self) -> &str {
+        &self.inner.base
+    }
+
+    /// The HTTP client, with the key in its default headers.
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
+    /// The audit events of the namespace (every lock's and semaphore's) as
+    /// they commit, from now or after the cursor `after` ([`Watch::next`]).
+    pub fn watch_namespace(&self, namespace: &str, after: Option<&str>) -> Watch {
+        let path = format!("/v1/namespaces/{}/events", encode_segment(namespace));
+        Watch::new(self.clone(), path, after.map(str::to_owned))
     }
 
     pub fn builder(base_url: impl Into<String>, api_key: impl Into<String>) -> ClientBuilder {

@@ -77,6 +77,7 @@ mod retry;
 mod semaphore;
 mod verify;
 mod waiting;
+mod watch;
 
 pub use client::{Client, ClientBuilder};
 pub use error::{Error, LostReason};
@@ -86,3 +87,4 @@ pub use lock::{Lease, LockRequest, LockToken};
 pub use lock_set::{LockSet, LockSetGuard, LockSetRequest, SetMember};
 pub use semaphore::{Permit, SemaphoreGuard, SemaphoreRequest, SemaphoreState};
 pub use verify::{Verified, Writer};
+pub use watch::{Event, Watch};

@@ -14,6 +14,7 @@ use crate::error::Error;
 use crate::guard::LockGuard;
 use crate::holders::{Holder, LockHolders, Mode};
 use crate::waiting::acquire_within;
+use crate::watch::Watch;
 
 /// A lease as the server describes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -273,6 +274,12 @@ impl LockRequest {
     /// its expiry if the release did not happen).
     pub async fn release(&self, token: &LockToken) -> Result<(), Error> {
         self.endpoint().release(token).await
+    }
+
+    /// The lock's audit events as they commit, from now or after the cursor
+    /// `after`: [`Watch::next`] waits for each, reconnecting by itself.
+    pub fn watch(&self, after: Option<&str>) -> Watch {
+        Watch::new(self.client.clone(), format!("{}/events", self.endpoint().path), after.map(str::to_owned))
     }
 
     pub(crate) fn endpoint(&self) -> Endpoint {

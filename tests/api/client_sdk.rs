@@ -278,3 +278,41 @@ async fn a_resource_verifies_a_writer_by_lock_token_or_fencing_token() {
         app.events("acme", "ledger").await.into_iter().map(|(event, _)| event).collect();
     assert_eq!(events, ["acquired", "verified", "released"], "only the check with a note is recorded");
 }
+
+#[tokio::test]
+async fn watch_yields_a_locks_events_live_and_resumes_after_a_cursor() {
+    let app = spawn_app().await;
+    let client = client_of(&app);
+    let guard = client.lock("watched").ttl(secs(30)).try_acquire().await.unwrap();
+    let first_token = guard.fencing_token();
+    client.lock("watched").renew(guard.token(), None).await.unwrap();
+    guard.release().await.unwrap();
+    let history: serde_json::Value = app
+        .request(reqwest::Method::GET, "/v1/locks/watched/history?order=asc&limit=1", &app.acme)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let after_acquired = history["next_cursor"].as_str().unwrap();
+
+    let mut watch = client.lock("watched").watch(Some(after_acquired));
+    let renewed = timeout(secs(10), watch.next()).await.unwrap().unwrap();
+    let released = timeout(secs(10), watch.next()).await.unwrap().unwrap();
+    let again = client.lock("watched").ttl(secs(30)).try_acquire().await.unwrap();
+    let live = timeout(secs(10), watch.next()).await.unwrap().unwrap();
+    let resumed =
+        timeout(secs(10), client.lock("watched").watch(Some(&renewed.cursor)).next()).await.unwrap().unwrap();
+    let refused = client.watch_namespace("someone-else", None).next().await;
+
+    assert_eq!(
+        [renewed.kind.as_str(), released.kind.as_str(), live.kind.as_str()],
+        ["renewed", "released", "acquired"]
+    );
+    assert_eq!(renewed.data["fencing_token"], first_token);
+    assert_eq!(live.data["fencing_token"], again.fencing_token());
+    assert_eq!((resumed.kind.as_str(), &resumed.cursor), ("released", &released.cursor));
+    assert!(matches!(refused, Err(Error::NamespaceNotFound)), "{refused:?}");
+    again.release().await.unwrap();
+}
