@@ -22,6 +22,8 @@ pub struct AppState {
     pub leases: Leases,
     pub db_timeout: Duration,
     pub body_limit: usize,
+    /// `http.base_domain`, lowercased: see `http::subdomain`.
+    pub base_domain: Option<String>,
     pub console: ConsoleSettings,
     pub compat: CompatSettings,
     pub webhooks: Webhooks,

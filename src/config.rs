@@ -72,6 +72,9 @@ pub struct HttpSettings {
     /// HTTPS: a PEM certificate chain and its private key (both or neither).
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// Custom subdomains: a request to `<account>.<base_domain>` acts in
+    /// that account's namespace by default (`http::subdomain`).
+    pub base_domain: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

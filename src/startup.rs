@@ -77,6 +77,7 @@ impl Application {
             namespaces,
             db_timeout: settings.database.timeout(),
             body_limit: settings.http.body_limit_bytes,
+            base_domain: settings.http.base_domain.as_ref().map(|d| d.trim_matches('.').to_ascii_lowercase()),
             console: settings.console.clone(),
             compat: settings.compat.clone(),
             webhooks: crate::webhooks::Webhooks::new(pool.clone(), &settings.webhooks),

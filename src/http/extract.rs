@@ -29,13 +29,14 @@ impl FromRequest for Caller {
         let state = req.app_data::<Data<AppState>>().cloned();
         let key = presented_key(req);
         let span = req.extensions().get::<RootSpan>().cloned();
+        let req = req.clone();
         Box::pin(async move {
             let (state, key) = (state.expect("AppState is registered"), key.ok_or(ApiError::Unauthorized)?);
             if let Some(span) = span {
                 span.record("key_id", key.id().as_str());
             }
             let principal = state.auth.authenticate(&key).await?;
-            Ok(Caller(principal))
+            Ok(Caller(super::subdomain::scoped(&req, &state, principal).await?))
         })
     }
 }

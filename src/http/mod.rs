@@ -17,6 +17,7 @@ mod peer;
 pub mod rate_limit;
 pub mod request_id;
 mod semaphores;
+pub mod subdomain;
 mod telemetry;
 mod verify;
 mod watch;

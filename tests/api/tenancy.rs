@@ -1,7 +1,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{error_code, json, key, spawn_app};
+use crate::helpers::{error_code, json, key, spawn_app, spawn_app_with};
 use leasehold::domain::Role;
 
 #[tokio::test]
@@ -79,4 +79,28 @@ async fn admins_reach_every_namespace() {
 
     assert_eq!(response.status(), StatusCode::CREATED);
     assert_eq!(json(response).await["namespace"], Value::from("acme"));
+}
+
+#[tokio::test]
+async fn a_subdomain_of_the_base_domain_defaults_to_its_accounts_namespace_and_serves_only_its_keys() {
+    let app = spawn_app_with(|s| s.http.base_domain = Some("Locks.Example.com".into())).await;
+    let in_public =
+        leasehold::admin::create_key(&app.pool, "acme", Role::Client, Some("public")).await.unwrap();
+    let acquire = |host: &'static str, key: &str| {
+        let name = host.split('.').next().unwrap();
+        let request =
+            app.client.post(app.url(&format!("/v1/locks/via-{name}"))).bearer_auth(key).header("Host", host);
+        request.json(&json!({})).send()
+    };
+
+    let on_subdomain = json(acquire("acme.locks.example.com:7010", &in_public.key).await.unwrap()).await;
+    let elsewhere = json(acquire("localhost", &in_public.key).await.unwrap()).await;
+    let other_tenant = acquire("acme.locks.example.com", &app.globex.key).await.unwrap();
+    let hobbyist = json(acquire("hobby.locks.example.com", &app.hobby.key).await.unwrap()).await;
+
+    assert_eq!(on_subdomain["namespace"], "acme", "the subdomain's account's namespace, not the key's");
+    assert_eq!(elsewhere["namespace"], "public", "without one, the key's own default");
+    assert_eq!(other_tenant.status(), reqwest::StatusCode::NOT_FOUND);
+    assert_eq!(error_code(other_tenant).await, "namespace_not_found");
+    assert_eq!(hobbyist["namespace"], "public", "a hobbyist account's namespace is the shared one");
 }
