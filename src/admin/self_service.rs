@@ -48,7 +48,14 @@ pub async fn own_account(pool: &PgPool, caller: &Principal) -> Result<AccountRec
         .ok_or_else(|| AdminError::NoSuchAccount(caller.account_id.to_string()))
 }
 
-/// A key of the caller's account; any other id is not found.
+/// The roles an owner manages: rotating a staff key would mint another one.
+fn manageable(key: &KeyInfo) -> bool {
+    matches!(key.role.as_str(), "client" | "owner")
+}
+
+/// A client or owner key of the caller's account; any other id (another
+/// account's, or a support or admin key the operator gave this account) is
+/// not found.
 async fn own_key(pool: &PgPool, caller: &Principal, key_id: &str) -> Result<KeyInfo, AdminError> {
     let missing = || AdminError::NoSuchKey(key_id.to_owned());
     if crate::domain::KeyId::parse(key_id).is_none() {
@@ -56,7 +63,7 @@ async fn own_key(pool: &PgPool, caller: &Principal, key_id: &str) -> Result<KeyI
     }
     let account = own_account(pool, caller).await?;
     let key = store::keys::info(pool, key_id).await?.ok_or_else(missing)?;
-    if key.account != account.name {
+    if key.account != account.name || !manageable(&key) {
         return Err(missing());
     }
     Ok(key)
@@ -77,8 +84,11 @@ pub async fn create_key(
     actions::create_key(pool, actor, &account.name, role, namespace).await
 }
 
+/// The account's client and owner keys, never secrets.
 pub async fn list_keys(pool: &PgPool, caller: &Principal) -> Result<Vec<KeyInfo>, AdminError> {
-    Ok(store::keys::list_for_account(pool, caller.account_id).await?)
+    let mut keys = store::keys::list_for_account(pool, caller.account_id).await?;
+    keys.retain(manageable);
+    Ok(keys)
 }
 
 pub async fn revoke_key(

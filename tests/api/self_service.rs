@@ -142,6 +142,26 @@ async fn leasehold_waits_for_refusal(app: &TestApp, revoked: &KeyCreated) {
 }
 
 #[tokio::test]
+async fn self_service_owner_cannot_touch_its_accounts_staff_keys() {
+    let app = spawn_app().await;
+    let owner = key(&app.pool, "acme", Role::Owner).await;
+    let admin = key(&app.pool, "acme", Role::Admin).await;
+
+    let rotate = format!("/v1/account/keys/{}/rotate", admin.key_id);
+    let rotated = app.request(Method::POST, &rotate, &owner).json(&json!({})).send().await.unwrap();
+    assert_eq!(rotated.status(), StatusCode::NOT_FOUND);
+    let revoke = format!("/v1/account/keys/{}", admin.key_id);
+    let revoked = app.request(Method::DELETE, &revoke, &owner).send().await.unwrap();
+    assert_eq!(revoked.status(), StatusCode::NOT_FOUND);
+    let made = app.request(Method::POST, "/v1/account/keys", &owner).json(&json!({"role": "admin"}));
+    assert_eq!(error_code(made.send().await.unwrap()).await, "invalid_role");
+    let listed = json(app.request(Method::GET, "/v1/account/keys", &owner).send().await.unwrap()).await;
+    let roles: Vec<&str> =
+        listed["keys"].as_array().unwrap().iter().map(|k| k["role"].as_str().unwrap()).collect();
+    assert!(roles.iter().all(|r| matches!(*r, "client" | "owner")), "{roles:?}");
+}
+
+#[tokio::test]
 async fn self_service_namespaces_need_a_business_plan() {
     let app = spawn_signup_app().await;
     let hobbyist = as_key(&json(sign_up(&app, "small").await).await);
