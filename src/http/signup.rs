@@ -35,11 +35,13 @@ pub async fn sign_up(
     req: HttpRequest,
     state: Data<AppState>,
     limiter: Data<SignupLimiter>,
-    JsonBody(body): JsonBody<SignupBody>,
+    body: Result<JsonBody<SignupBody>, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
+    // Off, every request is refused alike, whatever its body.
     if !limiter.enabled {
         return Err(ApiError::SignupDisabled);
     }
+    let JsonBody(body) = body?;
     let peer = req.peer_addr().map(|peer| peer.ip());
     let address = peer.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
     limiter.take(address).map_err(ApiError::RateLimited)?;

@@ -63,6 +63,9 @@ async fn self_service_signup_is_forbidden_when_disabled() {
     let refused = sign_up(&app, "newcomer").await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     assert_eq!(error_code(refused).await, "signup_disabled");
+    let malformed =
+        app.client.post(app.url("/v1/signup")).body("{").header("Content-Type", "application/json");
+    assert_eq!(error_code(malformed.send().await.unwrap()).await, "signup_disabled");
 }
 
 #[tokio::test]
