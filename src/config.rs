@@ -53,6 +53,7 @@ pub struct Settings {
     pub console: ConsoleSettings,
     pub webhooks: WebhookSettings,
     pub watch: WatchSettings,
+    pub signup: SignupSettings,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -274,6 +275,16 @@ impl WebhookSettings {
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
     }
+}
+
+/// Self-service sign-up, `POST /v1/signup` (docs/accounts.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignupSettings {
+    /// Off: the route answers 403 `signup_disabled`.
+    pub enabled: bool,
+    /// Sign-ups one client address may make per hour, per replica.
+    pub per_hour: u32,
 }
 
 /// Watching the audit trail as Server-Sent Events (`GET {lock}/events`).

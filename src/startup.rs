@@ -85,6 +85,7 @@ impl Application {
         });
         let metrics_data = Data::from(metrics.clone());
         let limiter = Data::new(RateLimiter::new(&settings.rate_limit, state.auth.clone()));
+        let signup = Data::new(http::rate_limit::signup::SignupLimiter::new(&settings.signup));
         let compat_prefix = settings.compat.path_prefix.clone();
         let tls = match (&settings.http.tls_cert, &settings.http.tls_key) {
             (Some(cert), Some(key)) => {
@@ -101,6 +102,7 @@ impl Application {
             App::new()
                 .app_data(metrics_data.clone())
                 .app_data(limiter.clone())
+                .app_data(signup.clone())
                 .wrap(from_fn(http::extract::refuse_nul))
                 .wrap(from_fn(http::rate_limit::limit))
                 .wrap(from_fn(metrics::track))

@@ -21,7 +21,7 @@ pub const DEFAULT_ROTATION_GRACE_SECONDS: u32 = 24 * 3600;
 
 pub use crate::domain::Actor;
 
-async fn record(
+pub(super) async fn record(
     conn: &mut PgConnection,
     actor: &Actor,
     action: &str,

@@ -4,6 +4,7 @@
 //! in the same transaction.
 
 pub mod actions;
+pub mod self_service;
 
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
@@ -24,6 +25,9 @@ pub enum AdminError {
     NoSuchNamespace(String),
     #[error("{0}")]
     Refused(String),
+    /// The account's plan does not allow this.
+    #[error("{0}")]
+    PlanForbids(String),
     /// The request conflicts with the current state; `.0` is a stable code.
     #[error("{1}")]
     Conflict(&'static str, String),

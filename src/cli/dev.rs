@@ -25,6 +25,8 @@ pub async fn run(mut settings: Settings, fresh: bool) -> anyhow::Result<()> {
     // Locklock's and mutex.uno's free tiers, so their documented curls work.
     settings.compat.locklock.anonymous = true;
     settings.compat.mutex_uno.anonymous = true;
+    // Self-service sign-up, so an account of one's own is one curl away.
+    settings.signup.enabled = true;
     let private = match settings.database_url {
         Some(_) => None,
         None => Some(start_private_postgres(&mut settings, fresh).await?),

@@ -37,6 +37,9 @@ impl AccountName {
 pub enum Role {
     /// Lock operations in its account's namespaces and the public namespace.
     Client,
+    /// A client key's rights, plus its own account's management: keys,
+    /// namespaces, the account's overview (`/v1/account`).
+    Owner,
     /// Read-only access to every tenant's locks and audit trail.
     Support,
     /// Everything.
@@ -47,6 +50,7 @@ impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Client => "client",
+            Role::Owner => "owner",
             Role::Support => "support",
             Role::Admin => "admin",
         }
@@ -59,9 +63,10 @@ impl FromStr for Role {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "client" => Ok(Role::Client),
+            "owner" => Ok(Role::Owner),
             "support" => Ok(Role::Support),
             "admin" => Ok(Role::Admin),
-            _ => Err(InvalidInput::new("invalid_role", "role is client, support or admin")),
+            _ => Err(InvalidInput::new("invalid_role", "role is client, owner, support or admin")),
         }
     }
 }
@@ -96,7 +101,12 @@ impl Principal {
     }
 
     pub fn may_write(&self) -> bool {
-        matches!(self.role, Role::Client | Role::Admin)
+        matches!(self.role, Role::Client | Role::Owner | Role::Admin)
+    }
+
+    /// Owner keys manage their own account (`/v1/account`).
+    pub fn owns_account(&self) -> bool {
+        self.role == Role::Owner
     }
 }
 
@@ -112,7 +122,7 @@ mod tests {
 
     #[test]
     fn roles_round_trip() {
-        for role in [Role::Client, Role::Support, Role::Admin] {
+        for role in [Role::Client, Role::Owner, Role::Support, Role::Admin] {
             assert_eq!(role.as_str().parse::<Role>().unwrap(), role);
         }
         assert!("root".parse::<Role>().is_err());

@@ -40,7 +40,7 @@ impl fmt::Display for Plan {
 }
 
 /// What one plan allows. Plans are configuration; these are the defaults.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct PlanRules {
     pub default_ttl_seconds: u32,

@@ -42,6 +42,9 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     #[error("no such route")]
     NotFound,
+    /// This server does not offer self-service sign-up (`signup.enabled`).
+    #[error("sign-up is not offered on this server; ask its operator for an account")]
+    SignupDisabled,
     /// `.0` lists the methods the route does serve, for the `Allow` header.
     #[error("this route does not accept that method")]
     MethodNotAllowed(&'static str),
@@ -81,6 +84,7 @@ impl ApiError {
             Self::LimitMismatch { .. } => "limit_mismatch",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::NotFound => "not_found",
+            Self::SignupDisabled => "signup_disabled",
             Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::Missing(code, _) | Self::Conflict(code, _) => code,
             Self::Store(e) if e.is_unavailable() => "database_unavailable",
@@ -155,7 +159,9 @@ impl ResponseError for ApiError {
         match self {
             Self::Invalid(_) | Self::Lock(LockError::Invalid(_)) => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::Lock(LockError::PlanForbids(_) | LockError::Forbidden(_)) => StatusCode::FORBIDDEN,
+            Self::Lock(LockError::PlanForbids(_) | LockError::Forbidden(_)) | Self::SignupDisabled => {
+                StatusCode::FORBIDDEN
+            }
             Self::Lock(LockError::NamespaceNotFound | LockError::NotHeld) | Self::NotFound => {
                 StatusCode::NOT_FOUND
             }
@@ -269,6 +275,7 @@ impl From<crate::admin::AdminError> for ApiError {
             AdminError::NoSuchKey(_) => Self::Missing("key_not_found", e.to_string()),
             AdminError::NoSuchNamespace(_) => Self::Lock(LockError::NamespaceNotFound),
             AdminError::Refused(message) => Self::Conflict("refused", message),
+            AdminError::PlanForbids(message) => Self::Lock(LockError::PlanForbids(message)),
             AdminError::Conflict(code, message) => Self::Conflict(code, message),
             AdminError::Store(StoreError::Duplicate(what)) => {
                 Self::Conflict("already_exists", format!("that {what} already exists"))

@@ -1,5 +1,6 @@
 //! The HTTP layer: routes, extractors, and the mapping of errors to responses.
 
+mod account;
 pub mod admin;
 pub mod api_schema;
 pub mod audit;
@@ -17,6 +18,7 @@ mod peer;
 pub mod rate_limit;
 pub mod request_id;
 mod semaphores;
+mod signup;
 pub mod subdomain;
 mod telemetry;
 mod verify;
@@ -94,11 +96,33 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .route(web::get().to(webhooks::deliveries))
             .default_service(serving("GET")),
     );
+    cfg.configure(account_routes);
     cfg.service(web::resource("/healthz").get(health::healthz).default_service(serving("GET")))
         .service(web::resource("/readyz").get(health::readyz).default_service(serving("GET")))
         .service(openapi::openapi_json)
         .service(metrics::endpoint)
         .service(web::resource("/").get(index::index).default_service(serving("GET")));
+}
+
+/// Sign-up and an owner key's own account.
+fn account_routes(cfg: &mut ServiceConfig) {
+    let resource = |path: &str, methods| web::resource(path).default_service(serving(methods));
+    cfg.service(resource("/v1/signup", "POST").route(web::post().to(signup::sign_up)))
+        .service(resource("/v1/account", "GET").route(web::get().to(account::show)))
+        .service(
+            resource("/v1/account/keys", "GET, POST")
+                .route(web::get().to(account::list_keys))
+                .route(web::post().to(account::create_key)),
+        )
+        .service(resource("/v1/account/keys/{key_id}", "DELETE").route(web::delete().to(account::revoke_key)))
+        .service(
+            resource("/v1/account/keys/{key_id}/rotate", "POST").route(web::post().to(account::rotate_key)),
+        )
+        .service(resource("/v1/account/namespaces", "POST").route(web::post().to(account::create_namespace)))
+        .service(
+            resource("/v1/account/namespaces/{namespace}", "DELETE")
+                .route(web::delete().to(account::delete_namespace)),
+        );
 }
 
 /// Event streams of a lock and of a namespace, each in the caller's default

@@ -14,7 +14,10 @@ use super::lock_sets::{LockSetBody, LockSetView};
 use super::semaphores::{PermitView, SemaphoreBody, SemaphoreView};
 use super::verify::{VerifyBody, VerifyView};
 use super::webhooks::WebhookBody;
-use super::{admin, audit, compat, health, index, lock_sets, locks, semaphores, verify, watch, webhooks};
+use super::{
+    account, admin, audit, compat, health, index, lock_sets, locks, semaphores, signup, verify, watch,
+    webhooks,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -27,6 +30,8 @@ use super::{admin, audit, compat, health, index, lock_sets, locks, semaphores, v
         index::index, health::healthz, health::readyz,
         audit::search, audit::history, watch::lock_events, watch::namespace_events,
         webhooks::create, webhooks::list, webhooks::delete, webhooks::deliveries,
+        signup::sign_up, account::show, account::list_keys, account::create_key, account::revoke_key,
+        account::rotate_key, account::create_namespace, account::delete_namespace,
         admin::accounts::create, admin::accounts::list, admin::accounts::show, admin::accounts::update,
         admin::keys::list, admin::keys::create, admin::keys::revoke, admin::keys::rotate,
         admin::namespaces::list, admin::namespaces::create, admin::namespaces::delete,
@@ -48,6 +53,7 @@ use super::{admin, audit, compat, health, index, lock_sets, locks, semaphores, v
         (name = "lock-sets", description = "Several locks taken together: all or none"),
         (name = "audit", description = "Who held what, when, and how it ended"),
         (name = "webhooks", description = "Audit events POSTed, signed, to your endpoints (docs/webhooks.md)"),
+        (name = "accounts", description = "Sign-up, and an owner key's own account (docs/accounts.md)"),
         (name = "admin", description = "Accounts, keys and namespaces (admin keys only)"),
         (name = "compat", description = "Drop-in Lockable, Locklock and mutex.uno APIs (docs/compat.md)")
     )

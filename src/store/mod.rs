@@ -22,6 +22,7 @@ pub mod schema;
 pub mod semaphores;
 pub mod statement;
 pub mod sweep;
+pub mod usage;
 pub mod waiters;
 pub mod webhook_claims;
 pub mod webhooks;

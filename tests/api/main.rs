@@ -42,6 +42,7 @@ mod security_isolation_compat;
 mod security_logs;
 mod security_rate_limits;
 mod security_timing;
+mod self_service;
 mod semaphores;
 mod serve_binary;
 mod shared_locks;

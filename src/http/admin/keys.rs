@@ -60,7 +60,19 @@ pub async fn revoke(
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateBody {
-    grace_seconds: Option<i64>,
+    pub grace_seconds: Option<i64>,
+}
+
+/// A rotation's grace period: a day unless given, at most a week.
+pub fn parse_grace(grace_seconds: Option<i64>) -> Result<u32, InvalidInput> {
+    match grace_seconds {
+        None => Ok(DEFAULT_ROTATION_GRACE_SECONDS),
+        Some(s) if (0..=i64::from(MAX_ROTATION_GRACE_SECONDS)).contains(&s) => Ok(s as u32),
+        Some(_) => {
+            let message = format!("grace_seconds must be between 0 and {MAX_ROTATION_GRACE_SECONDS}");
+            Err(InvalidInput::new("invalid_grace", message))
+        }
+    }
 }
 
 /// A new key like the old one; the old one keeps working for the grace
@@ -74,14 +86,7 @@ pub async fn rotate(
     path: Path<String>,
     JsonBody(body): JsonBody<RotateBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let grace = match body.grace_seconds {
-        None => DEFAULT_ROTATION_GRACE_SECONDS,
-        Some(s) if (0..=i64::from(MAX_ROTATION_GRACE_SECONDS)).contains(&s) => s as u32,
-        Some(_) => {
-            let message = format!("grace_seconds must be between 0 and {MAX_ROTATION_GRACE_SECONDS}");
-            return Err(InvalidInput::new("invalid_grace", message).into());
-        }
-    };
+    let grace = parse_grace(body.grace_seconds)?;
     let rotated = state.db(actions::rotate_key(&state.pool, &actor, &path, grace)).await?;
     Ok(HttpResponse::Created().json(rotated))
 }

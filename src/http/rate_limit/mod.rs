@@ -9,6 +9,7 @@
 //! `RateLimit-Reset`. Health checks and metrics are not limited.
 
 pub mod bucket;
+pub mod signup;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
