@@ -14,14 +14,14 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::admin::keys::{parse_grace, RotateBody};
-use super::admin::{actor, required};
+use super::admin::{gated, required};
 use super::api_schema::AdminErrors;
 use super::error::ApiError;
-use super::extract::{Caller, JsonBody};
+use super::extract::JsonBody;
 use super::AppState;
 use crate::admin::actions::Actor;
 use crate::admin::self_service;
-use crate::domain::{LockError, Principal, Role};
+use crate::domain::{Principal, Role};
 use crate::store::{accounts, namespaces, usage};
 
 /// An owner key's caller and the admin log's record of it.
@@ -35,16 +35,8 @@ impl FromRequest for Owner {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let caller = Caller::from_request(req, payload);
-        let req = req.clone();
-        Box::pin(async move {
-            let Caller(caller) = caller.await?;
-            if !caller.owns_account() {
-                return Err(LockError::Forbidden("this needs an owner key").into());
-            }
-            let actor = actor(&req, &caller);
-            Ok(Owner { caller, actor })
-        })
+        let gated = gated(req, payload, Principal::owns_account, "this needs an owner key");
+        Box::pin(async move { gated.await.map(|(caller, actor)| Owner { caller, actor }) })
     }
 }
 

@@ -73,16 +73,28 @@ impl FromRequest for Admin {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let caller = Caller::from_request(req, payload);
-        let req = req.clone();
-        Box::pin(async move {
-            let Caller(caller) = caller.await?;
-            if caller.role != Role::Admin {
-                return Err(LockError::Forbidden("this needs an admin key").into());
-            }
-            let actor = actor(&req, &caller);
-            Ok(Admin { caller, actor })
-        })
+        let gated = gated(req, payload, |caller| caller.role == Role::Admin, "this needs an admin key");
+        Box::pin(async move { gated.await.map(|(caller, actor)| Admin { caller, actor }) })
+    }
+}
+
+/// The caller and its admin-log actor when `admits` its key; 401 without a
+/// valid key, 403 `forbidden` (saying `refusal`) with another.
+pub(crate) fn gated(
+    req: &HttpRequest,
+    payload: &mut Payload,
+    admits: fn(&Principal) -> bool,
+    refusal: &'static str,
+) -> impl Future<Output = Result<(Principal, Actor), ApiError>> {
+    let caller = Caller::from_request(req, payload);
+    let req = req.clone();
+    async move {
+        let Caller(caller) = caller.await?;
+        if !admits(&caller) {
+            return Err(LockError::Forbidden(refusal).into());
+        }
+        let actor = actor(&req, &caller);
+        Ok((caller, actor))
     }
 }
 
