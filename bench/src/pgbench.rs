@@ -16,7 +16,7 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use leasehold::domain::{Actor, LockName, LockToken, NamespaceName};
+use leasehold::domain::{Actor, LockName, LockToken, NamespaceName, Plans};
 use leasehold::store::locks::{
     acquire_statement, release_statement, renew_statement, AcquireOptions, LeaseChange,
 };
@@ -39,7 +39,7 @@ use Param::{LeaseToken, Null, Var};
 const DRAW_LEASE: &str = "\\set lease random(1, 1000000000000000)";
 
 /// The binds of `locks::acquire_with` for a fail-fast acquire without an
-/// Idempotency-Key, in order.
+/// Idempotency-Key, under the business plan's `max_live_locks`, in order.
 const ACQUIRE_PARAMS: &[Param] = &[
     Var("ns", "text"),
     Var("name", "text"),
@@ -57,6 +57,7 @@ const ACQUIRE_PARAMS: &[Param] = &[
     Null,
     Null,
     Null,
+    Var("max_live", "int4"),
 ];
 /// The binds of a native renew or release (`store::locks::end`): the lock,
 /// the lock token, a compatibility proof (NULL), the actor, its address
@@ -142,7 +143,8 @@ impl Script {
             Actor::default(),
         );
         let change = LeaseChange::by_token(&namespace, &name, &token, &actor);
-        let acquire = || rewrite(acquire_statement(&AcquireOptions::default(), None, false), ACQUIRE_PARAMS);
+        let acquire =
+            || rewrite(acquire_statement(&AcquireOptions::default(), None, false, true), ACQUIRE_PARAMS);
         let release = || rewrite(release_statement(&change), RELEASE_PARAMS);
         Ok(match self {
             Script::Uncontended => {
@@ -197,6 +199,7 @@ pub async fn run(
         "renew_ttl=1800".to_owned(),
         "rid=pgbench".to_owned(),
         "waiter_ms=30000".to_owned(),
+        format!("max_live={}", Plans::default().business.max_live_locks),
     ];
     let mut command = tokio::process::Command::new("pgbench");
     command.args(["-n", "-M", "prepared", "-j", "1"]);

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use leasehold::domain::Actor;
-use leasehold::domain::{LockName, LockToken, Metadata, Owner, Principal, Ttl};
+use leasehold::domain::{LockName, LockToken, Metadata, Owner, Plans, Principal, Ttl};
 use leasehold::store::locks::{self, Acquired, LeaseChange, NewLease};
 use rand::Rng;
 use serde_json::value::RawValue;
@@ -215,6 +215,7 @@ impl Worker for StoreCycle {
             metadata: self.metadata.as_ref(),
             ttl: self.ttl,
             compat: None,
+            max_live_locks: Some(Plans::default().business.max_live_locks),
         };
         let actor = Actor {
             key_id: Some(self.caller.key_id.as_str().to_owned()),

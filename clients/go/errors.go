@@ -18,6 +18,7 @@ const (
 	CodeUnauthorized        = "unauthorized"
 	CodeForbidden           = "forbidden"
 	CodePlanForbids         = "plan_forbids"
+	CodeQuotaExceeded       = "quota_exceeded"
 	CodeRateLimited         = "rate_limited"
 	CodeDatabaseUnavailable = "database_unavailable"
 	CodeUnreachable         = "unreachable"

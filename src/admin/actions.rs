@@ -7,7 +7,7 @@ use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 
 use super::{AccountCreated, AdminError, KeyCreated, NamespaceCreated};
-use crate::domain::{NamespaceName, Plan, Role};
+use crate::domain::{NamespaceName, Plan, Plans, Role};
 use crate::store::accounts::AccountRecord;
 use crate::store::force_release::{Ended, Force};
 use crate::store::namespaces::Deleted;
@@ -73,12 +73,13 @@ pub async fn update_account(
 
 pub async fn create_namespace(
     pool: &PgPool,
+    plans: &Plans,
     actor: &Actor,
     name: &str,
     account: &str,
 ) -> Result<NamespaceCreated, AdminError> {
     let mut tx = pool.begin().await?;
-    let created = super::create_namespace_in(&mut tx, name, account).await?;
+    let created = super::create_namespace_in(&mut tx, plans, name, account).await?;
     record(&mut tx, actor, "namespace.create", name, json!({ "account": created.account })).await?;
     tx.commit().await?;
     Ok(created)

@@ -10,7 +10,7 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 
 use crate::auth::hash_secret;
-use crate::domain::{AccountName, ApiKey, InvalidInput, NamespaceName, Plan, Role};
+use crate::domain::{AccountName, ApiKey, InvalidInput, NamespaceName, Plan, Plans, Role};
 use crate::store::{self, keys::NewKey, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +28,9 @@ pub enum AdminError {
     /// The account's plan does not allow this.
     #[error("{0}")]
     PlanForbids(String),
+    /// The plan's quota is used up; the message names the limit.
+    #[error("{0}")]
+    QuotaExceeded(String),
     /// The request conflicts with the current state; `.0` is a stable code.
     #[error("{1}")]
     Conflict(&'static str, String),
@@ -82,16 +85,12 @@ pub struct NamespaceCreated {
     pub account: String,
 }
 
-pub async fn create_namespace(
-    pool: &PgPool,
-    name: &str,
-    account: &str,
-) -> Result<NamespaceCreated, AdminError> {
-    create_namespace_in(&mut *pool.acquire().await?, name, account).await
-}
-
+/// Creates a private namespace within the plan's `max_namespaces`. Run in a
+/// transaction: the account's row stays locked until it ends, so that two
+/// creations cannot both see room for one.
 async fn create_namespace_in(
     conn: &mut PgConnection,
+    plans: &Plans,
     name: &str,
     account: &str,
 ) -> Result<NamespaceCreated, AdminError> {
@@ -102,7 +101,10 @@ async fn create_namespace_in(
     if account.plan != Plan::Business {
         return Err(AdminError::Refused("private namespaces need a business plan".into()));
     }
-    store::namespaces::create(&mut *conn, &namespace, account.id).await?;
+    let max = plans.rules(account.plan).max_namespaces;
+    if !store::namespaces::create_within(&mut *conn, &namespace, account.id, max).await? {
+        return Err(AdminError::QuotaExceeded(format!("your plan allows at most {max} namespaces")));
+    }
     Ok(NamespaceCreated { namespace: namespace.as_str().to_owned(), account: account.name })
 }
 

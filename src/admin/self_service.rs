@@ -8,7 +8,7 @@ use sqlx::PgPool;
 
 use super::actions::{self, record, Actor, Rotated};
 use super::{AdminError, KeyCreated, NamespaceCreated};
-use crate::domain::{InvalidInput, NamespaceName, Plan, Principal, Role};
+use crate::domain::{InvalidInput, NamespaceName, Plan, Plans, Principal, Role};
 use crate::store::{self, accounts::AccountRecord, keys::KeyInfo};
 
 /// A new account's answer: its owner key, shown once.
@@ -115,6 +115,7 @@ pub async fn rotate_key(
 /// A private namespace for the caller's business account.
 pub async fn create_namespace(
     pool: &PgPool,
+    plans: &Plans,
     actor: &Actor,
     caller: &Principal,
     name: &str,
@@ -123,7 +124,7 @@ pub async fn create_namespace(
     if account.plan != Plan::Business.as_str() {
         return Err(AdminError::PlanForbids("private namespaces need a business plan".into()));
     }
-    actions::create_namespace(pool, actor, name, &account.name).await
+    actions::create_namespace(pool, plans, actor, name, &account.name).await
 }
 
 /// Deletes one of the caller's namespaces, under the admin API's rules;

@@ -95,7 +95,7 @@ pub async fn run(settings: &Settings, command: AdminCommand) -> anyhow::Result<(
             });
         }
         AdminCommand::Namespace(NamespaceCommand::Create { name, account, output }) => {
-            let created = actions::create_namespace(&pool, &actor, &name, &account).await?;
+            let created = actions::create_namespace(&pool, &settings.plans, &actor, &name, &account).await?;
             print(&output, &created, || {
                 format!("namespace {} created for {}", created.namespace, created.account)
             });

@@ -75,6 +75,9 @@ pub enum LockError {
     Invalid(#[from] super::InvalidInput),
     #[error("{0}")]
     PlanForbids(String),
+    /// A plan's quota is used up; the message names the limit.
+    #[error("{0}")]
+    QuotaExceeded(String),
     #[error("{0}")]
     Forbidden(&'static str),
     #[error("namespace not found")]

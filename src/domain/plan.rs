@@ -51,6 +51,11 @@ pub struct PlanRules {
     pub private_namespaces: bool,
     /// The longest an acquire may wait for the lock.
     pub max_wait_seconds: u32,
+    /// Live leases an account may hold at once (exclusive leases, lock-set
+    /// members and readers' leases); enforced where leases are granted.
+    pub max_live_locks: u32,
+    /// Private namespaces an account may own.
+    pub max_namespaces: u32,
 }
 
 impl PlanRules {
@@ -128,6 +133,8 @@ impl Default for Plans {
                 metadata_max_bytes: 0,
                 private_namespaces: false,
                 max_wait_seconds: 30,
+                max_live_locks: 1_000,
+                max_namespaces: 0,
             },
             business: PlanRules {
                 default_ttl_seconds: 300,
@@ -136,6 +143,8 @@ impl Default for Plans {
                 metadata_max_bytes: 4096,
                 private_namespaces: true,
                 max_wait_seconds: 30,
+                max_live_locks: 100_000,
+                max_namespaces: 50,
             },
         }
     }

@@ -144,7 +144,9 @@ pub async fn create_namespace(
     JsonBody(body): JsonBody<NamespaceBody>,
 ) -> Result<HttpResponse, ApiError> {
     let name = required(body.name, "name")?;
-    let created = state.db(self_service::create_namespace(&state.pool, &actor, &caller, &name)).await?;
+    let created = state
+        .db(self_service::create_namespace(&state.pool, state.leases.plans(), &actor, &caller, &name))
+        .await?;
     Ok(HttpResponse::Created().json(created))
 }
 

@@ -80,7 +80,8 @@ pub enum WriteErrors {
     /// `unauthorized`: no or bad API key.
     #[response(status = 401)]
     Unauthorized(ErrorResponse),
-    /// `plan_forbids` (the plan does not allow it) or `forbidden` (a read-only key).
+    /// `plan_forbids` (the plan does not allow it), `quota_exceeded` (the
+    /// account holds its plan's `max_live_locks`) or `forbidden` (a read-only key).
     #[response(status = 403)]
     Forbidden(ErrorResponse),
     /// `namespace_not_found`, also for another tenant's namespace.

@@ -74,6 +74,7 @@ impl ApiError {
             Self::Unauthorized => "unauthorized",
             Self::Lock(LockError::Invalid(e)) => e.code,
             Self::Lock(LockError::PlanForbids(_)) => "plan_forbids",
+            Self::Lock(LockError::QuotaExceeded(_)) => "quota_exceeded",
             Self::Lock(LockError::Forbidden(_)) => "forbidden",
             Self::Lock(LockError::NamespaceNotFound) => "namespace_not_found",
             Self::Lock(LockError::NotHeld) => "lock_not_held",
@@ -159,9 +160,8 @@ impl ResponseError for ApiError {
         match self {
             Self::Invalid(_) | Self::Lock(LockError::Invalid(_)) => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::Lock(LockError::PlanForbids(_) | LockError::Forbidden(_)) | Self::SignupDisabled => {
-                StatusCode::FORBIDDEN
-            }
+            Self::Lock(LockError::PlanForbids(_) | LockError::QuotaExceeded(_) | LockError::Forbidden(_))
+            | Self::SignupDisabled => StatusCode::FORBIDDEN,
             Self::Lock(LockError::NamespaceNotFound | LockError::NotHeld) | Self::NotFound => {
                 StatusCode::NOT_FOUND
             }
@@ -276,6 +276,7 @@ impl From<crate::admin::AdminError> for ApiError {
             AdminError::NoSuchNamespace(_) => Self::Lock(LockError::NamespaceNotFound),
             AdminError::Refused(message) => Self::Conflict("refused", message),
             AdminError::PlanForbids(message) => Self::Lock(LockError::PlanForbids(message)),
+            AdminError::QuotaExceeded(message) => Self::Lock(LockError::QuotaExceeded(message)),
             AdminError::Conflict(code, message) => Self::Conflict(code, message),
             AdminError::Store(StoreError::Duplicate(what)) => {
                 Self::Conflict("already_exists", format!("that {what} already exists"))

@@ -44,6 +44,12 @@ impl LeaseLength {
     }
 }
 
+/// The refusal of a grant beyond the plan's `max_live_locks`.
+pub(super) fn over_quota(rules: Option<&PlanRules>) -> LockError {
+    let max = rules.map_or(0, |r| r.max_live_locks);
+    LockError::QuotaExceeded(format!("your plan allows at most {max} live locks at once"))
+}
+
 /// An acquire, as parsed by its API.
 #[derive(Debug)]
 pub struct AcquireRequest {
@@ -124,6 +130,7 @@ impl Leases {
             metadata: request.metadata.as_ref(),
             ttl,
             compat: request.compat,
+            max_live_locks: rules.map(|r| r.max_live_locks),
         };
         let actor = self.actor(call).await?;
         if request.mode == LockMode::Shared {
@@ -144,6 +151,7 @@ impl Leases {
                 self.count(call.api, "conflict", 0);
                 Acquired::Queued { waiters, retry_after }
             }
+            locks::Acquired::OverQuota => return Err(over_quota(rules).into()),
         })
     }
 
@@ -161,14 +169,15 @@ impl Leases {
         let mut options =
             locks::AcquireOptions { waiter: None, idempotency_key, waiter_lease: self.settings.place_lease };
         let mut attempt = self.db(shared::acquire_shared(&self.pool, lease, actor, &options)).await?;
-        if !wait.is_zero() && !matches!(attempt.outcome, SharedOutcome::Granted(_)) {
+        let done =
+            |outcome: &SharedOutcome| matches!(outcome, SharedOutcome::Granted(_) | SharedOutcome::OverQuota);
+        if !wait.is_zero() && !done(&attempt.outcome) {
             let queue = lease.name.as_str();
             let waiting =
                 self.waiting.in_line(lease.namespace, queue, LockMode::Shared, actor, wait, async |place| {
                     options.waiter = Some(place);
                     let attempt = shared::acquire_shared(&self.pool, lease, actor, &options).await?;
-                    let done = matches!(attempt.outcome, SharedOutcome::Granted(_));
-                    Ok(Try { wake_in: attempt.wake_in, done, outcome: attempt })
+                    Ok(Try { wake_in: attempt.wake_in, done: done(&attempt.outcome), outcome: attempt })
                 });
             attempt = waiting.await?;
         }
@@ -212,6 +221,7 @@ impl Leases {
                 self.count(call.api, "conflict", 0);
                 Acquired::Queued { waiters: attempt.waiters, retry_after }
             }
+            SharedOutcome::OverQuota => return Err(over_quota(call.caller.map(|c| self.rules(c))).into()),
         })
     }
 

@@ -96,9 +96,11 @@ impl Leases {
             idempotency_key: idempotency::key(&retry),
             waiter: None,
             waiter_lease: self.settings.place_lease,
+            max_live_locks: Some(rules.max_live_locks),
         };
         let actor = self.actor(call).await?;
         let mut outcome = self.db(lock_sets::acquire(&self.pool, &set, &actor)).await?;
+        // Over quota is no queue's to wait out.
         if !wait.is_zero() && matches!(outcome, SetOutcome::Held { .. }) {
             outcome = self
                 .waiting
@@ -109,9 +111,10 @@ impl Leases {
                         SetOutcome::Held { retry_after, .. } => {
                             std::time::Duration::from_secs(*retry_after as u64)
                         }
-                        SetOutcome::Granted { .. } => std::time::Duration::ZERO,
+                        SetOutcome::Granted { .. } | SetOutcome::OverQuota => std::time::Duration::ZERO,
                     };
-                    Ok(Try { done: matches!(outcome, SetOutcome::Granted { .. }), wake_in, outcome })
+                    let done = !matches!(outcome, SetOutcome::Held { .. });
+                    Ok(Try { done, wake_in, outcome })
                 })
                 .await?;
         }
@@ -124,6 +127,7 @@ impl Leases {
                 self.count(call.api, "conflict", 0);
                 SetAcquired::Held { held, retry_after }
             }
+            SetOutcome::OverQuota => return Err(super::acquire::over_quota(Some(rules)).into()),
         })
     }
 

@@ -113,6 +113,11 @@ impl Leases {
         Self { pool, settings, namespaces, waiting, sets, metrics, anonymous: Arc::default() }
     }
 
+    /// Every plan's rules, as configured.
+    pub fn plans(&self) -> &Plans {
+        &self.settings.plans
+    }
+
     /// The rules of the caller's plan.
     pub fn rules(&self, caller: &Principal) -> &PlanRules {
         self.settings.plans.rules(caller.plan)

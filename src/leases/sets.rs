@@ -84,6 +84,8 @@ impl Kind for Acquires {
                 Acquired::Held { lock: lock.clone(), retry_after: *retry_after }
             }
             Acquired::Queued { waiters } => Acquired::Queued { waiters: *waiters },
+            // The first's account had no room; the rider's may.
+            Acquired::OverQuota => return None,
         };
         let wake_in = match &out.acquired {
             Acquired::Granted(lock) => std::time::Duration::from_secs(lock.ttl_seconds.max(0) as u64),

@@ -51,7 +51,8 @@ impl Waiting {
             Some(sets) => self.bounded(sets.run(AcquireItem::new(lease, actor, idempotency_key))).await?,
             None => self.bounded(locks::acquire_with(&self.pool, lease, actor, &options)).await?,
         };
-        if wait.is_zero() || matches!(first.acquired, Acquired::Granted(_)) {
+        // Over quota is no queue's to wait out.
+        if wait.is_zero() || matches!(first.acquired, Acquired::Granted(_) | Acquired::OverQuota) {
             return Ok(first);
         }
         let deadline = Instant::now() + wait;
@@ -83,7 +84,7 @@ impl Waiting {
                 return Ok(attempt);
             }
             let now = Instant::now();
-            if now >= deadline {
+            if now >= deadline || matches!(attempt.acquired, Acquired::OverQuota) {
                 place.leave().await;
                 return Ok(attempt);
             }

@@ -13,7 +13,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::fragments::{notify_waiters, record_kind_events};
-use super::locks::{audit_account, audit_addr};
+use super::locks::{audit_account, audit_addr, quota_param};
 use super::StoreError;
 use crate::domain::{Actor, LeaseEnd, LockName, LockTokenHash, NamespaceName, Owner, Ttl};
 
@@ -29,6 +29,8 @@ pub struct NewSet<'a> {
     /// The set's place in its first member's queue, once it waits.
     pub waiter: Option<i64>,
     pub waiter_lease: std::time::Duration,
+    /// The account's plan's `max_live_locks`.
+    pub max_live_locks: Option<u32>,
 }
 
 /// A member as granted, renewed or found held.
@@ -50,6 +52,8 @@ pub enum SetOutcome {
         held: Vec<String>,
         retry_after: u32,
     },
+    /// The members are free, but the account has no room for them all.
+    OverQuota,
 }
 
 #[derive(sqlx::FromRow)]
@@ -59,13 +63,19 @@ struct SetRow {
     expires_at: Option<DateTime<Utc>>,
     ttl_seconds: Option<i32>,
     wake_in_ms: f64,
+    over_quota: bool,
 }
 
 const ACQUIRE: &str = concat!(
     r#"
-WITH current AS (
+WITH quota AS MATERIALIZED (
+    SELECT lease_quota_room($4, $14) AS room WHERE $14::integer IS NOT NULL
+),
+current AS (
     SELECT name, fencing_token, account_id, key_id, owner, expires_at, mode, holders FROM locks
     WHERE namespace = $1 AND name = ANY ($2::text[])
+      -- The account's quota lock comes before the rows' (`lease_quota_room`).
+      AND (SELECT count(*) FROM quota) >= 0
     ORDER BY name
     FOR UPDATE
 ),
@@ -76,12 +86,15 @@ blocked AS (
     WHERE namespace = $1 AND name = ANY ($2::text[]) AND expires_at > now()
       AND ($12::bigint IS NULL OR id < $12)
 ),
+over_quota AS (
+    SELECT FROM quota WHERE room < cardinality($2::text[]) AND NOT EXISTS (SELECT FROM blocked)
+),
 granted AS (
     INSERT INTO locks AS l (namespace, name, token_hash, fencing_token, account_id, key_id, owner,
                             ttl_seconds, acquired_at, expires_at)
     SELECT $1, n.name, $3, nextval('fencing_tokens'), $4, $5, $6, $7, now(), now() + $7 * interval '1 second'
     FROM unnest($2::text[]) AS n(name)
-    WHERE NOT EXISTS (SELECT FROM blocked)
+    WHERE NOT EXISTS (SELECT FROM blocked) AND NOT EXISTS (SELECT FROM over_quota)
     ORDER BY n.name
     ON CONFLICT (namespace, name) DO UPDATE
     SET token_hash = EXCLUDED.token_hash, fencing_token = nextval('fencing_tokens'),
@@ -94,7 +107,7 @@ granted AS (
 ),
 checked AS (
     SELECT CASE
-        WHEN NOT EXISTS (SELECT FROM blocked)
+        WHEN NOT EXISTS (SELECT FROM blocked) AND NOT EXISTS (SELECT FROM over_quota)
          AND ((SELECT count(*) FROM granted) < cardinality($2::text[])
               OR EXISTS (SELECT FROM granted g
                          WHERE NOT g.inserted AND g.name NOT IN (SELECT name FROM current)))
@@ -140,11 +153,13 @@ completed AS (
     SET completed_at = now(), fencing_token = (SELECT min(fencing_token) FROM granted)
     WHERE key_id = $5 AND idempotency_key = $11 AND EXISTS (SELECT FROM granted)
 )
-SELECT g.name, g.fencing_token, g.expires_at, g.ttl_seconds, 0::float8 AS wake_in_ms
+SELECT g.name, g.fencing_token, g.expires_at, g.ttl_seconds, 0::float8 AS wake_in_ms, false AS over_quota
 FROM granted g, checked
 UNION ALL
-SELECT b.name, NULL, b.expires_at, NULL, extract(epoch FROM b.expires_at - now())::float8 * 1000
+SELECT b.name, NULL, b.expires_at, NULL, extract(epoch FROM b.expires_at - now())::float8 * 1000, false
 FROM blocked b, checked
+UNION ALL
+SELECT '', NULL, NULL, NULL, 0, true FROM over_quota
 "#
 );
 
@@ -171,6 +186,7 @@ pub async fn acquire(pool: &PgPool, set: &NewSet<'_>, actor: &Actor) -> Result<S
             .bind(set.idempotency_key)
             .bind(set.waiter)
             .bind(set.waiter_lease.as_millis() as f64)
+            .bind(set.max_live_locks.map(quota_param))
             .fetch_all(pool)
             .await;
         match rows {
@@ -189,6 +205,9 @@ pub async fn acquire(pool: &PgPool, set: &NewSet<'_>, actor: &Actor) -> Result<S
 }
 
 fn outcome(rows: Vec<SetRow>) -> SetOutcome {
+    if rows.iter().any(|r| r.over_quota) {
+        return SetOutcome::OverQuota;
+    }
     if rows.iter().all(|r| r.fencing_token.is_some()) {
         let members = rows
             .into_iter()

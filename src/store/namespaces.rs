@@ -1,4 +1,4 @@
-use sqlx::PgExecutor;
+use sqlx::{PgConnection, PgExecutor};
 
 use super::StoreError;
 use crate::domain::NamespaceName;
@@ -17,6 +17,29 @@ pub async fn create(
         .execute(ex)
         .await?;
     Ok(())
+}
+
+/// Creates the account's namespace if it owns fewer than `max`; false when
+/// it has no room. Locks the account's row for the rest of the transaction,
+/// so that the count the insert sees (in a snapshot taken after the lock) is
+/// not stale.
+pub async fn create_within(
+    conn: &mut PgConnection,
+    name: &NamespaceName,
+    account_id: i64,
+    max: u32,
+) -> Result<bool, StoreError> {
+    sqlx::query("SELECT FROM accounts WHERE id = $1 FOR UPDATE").bind(account_id).execute(&mut *conn).await?;
+    let created = sqlx::query(
+        "INSERT INTO namespaces (name, account_id)
+         SELECT $1, $2 WHERE (SELECT count(*) FROM namespaces WHERE account_id = $2) < $3",
+    )
+    .bind(name.as_str())
+    .bind(account_id)
+    .bind(i64::from(max))
+    .execute(conn)
+    .await?;
+    Ok(created.rows_affected() == 1)
 }
 
 /// The namespace's owner, or `None` when there is no such namespace.

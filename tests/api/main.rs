@@ -32,6 +32,7 @@ mod metrics;
 mod openapi;
 mod outage;
 mod proxy;
+mod quotas;
 mod renew_release;
 mod retries;
 mod schema;

@@ -57,7 +57,9 @@ pub async fn create(
     JsonBody(body): JsonBody<CreateBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (name, account) = (required(body.name, "name")?, required(body.account, "account")?);
-    let created = state.db(actions::create_namespace(&state.pool, &actor, &name, &account)).await?;
+    let created = state
+        .db(actions::create_namespace(&state.pool, state.leases.plans(), &actor, &name, &account))
+        .await?;
     Ok(HttpResponse::Created().json(created))
 }
 

@@ -25,6 +25,8 @@ pub struct NewLease<'a> {
     pub ttl: Ttl,
     /// What a compatibility API records to know its holder; `None` for native.
     pub compat: Option<CompatHolder>,
+    /// The account's plan's `max_live_locks`; `None` for an anonymous caller.
+    pub max_live_locks: Option<u32>,
 }
 
 #[derive(Debug)]
@@ -38,6 +40,8 @@ pub enum Acquired {
     Queued {
         waiters: i64,
     },
+    /// The lock is free, but the account holds its plan's most live leases.
+    OverQuota,
 }
 
 /// How an acquire takes its place among waiters, and its retry identity.
@@ -116,7 +120,9 @@ impl AcquireRow {
 /// on a fresh snapshot. A waiter that is granted leaves the queue in the same
 /// statement; one that is not renews its place when that is due. A
 /// compatibility API's grant writes its holder's columns ($13-$15), a native
-/// one clears them; an anonymous caller's address is recorded ($16).
+/// one clears them; an anonymous caller's address is recorded ($16). A grant
+/// needs room under the account's `max_live_locks` ($17), counted by
+/// `lease_quota_room` before any row is locked.
 pub const ACQUIRE: &str = concat!(
     r#"
 WITH prior AS (
@@ -130,6 +136,15 @@ ahead AS (
     WHERE namespace = $1 AND name = $2 AND expires_at > now()
       AND ($10::bigint IS NULL OR id < $10)
 ),
+quota AS MATERIALIZED (
+    SELECT lease_quota_room($4, $17) AS room
+    WHERE $17::integer IS NOT NULL
+      AND NOT EXISTS (SELECT FROM prior WHERE expires_at > now())
+      AND NOT EXISTS (SELECT FROM ahead)
+),
+quota_fits AS (
+    SELECT $17::integer IS NULL OR coalesce((SELECT room FROM quota), 0) >= 1 AS fits
+),
 taken_over AS (
     UPDATE locks
     SET token_hash = $3, fencing_token = nextval('fencing_tokens'), account_id = $4, key_id = $5,
@@ -141,6 +156,7 @@ taken_over AS (
       AND locks.fencing_token = prior.fencing_token
       AND locks.expires_at <= now()
       AND NOT EXISTS (SELECT FROM ahead)
+      AND (SELECT fits FROM quota_fits)
     RETURNING locks.fencing_token, locks.owner, locks.metadata, locks.ttl_seconds,
               locks.acquired_at, locks.expires_at,
               prior.fencing_token AS lapsed_token, prior.account_id AS lapsed_account,
@@ -154,7 +170,7 @@ inserted AS (
                        compat_secret_hash, compat_id)
     SELECT $1, $2, $3, nextval('fencing_tokens'), $4, $5, $6, $7, $8, now(),
            now() + $8 * interval '1 second', $13, $14, $15
-    WHERE NOT EXISTS (SELECT FROM prior) AND NOT EXISTS (SELECT FROM ahead)
+    WHERE NOT EXISTS (SELECT FROM prior) AND NOT EXISTS (SELECT FROM ahead) AND (SELECT fits FROM quota_fits)
     ON CONFLICT (namespace, name) DO NOTHING
     RETURNING fencing_token, owner, metadata, ttl_seconds, acquired_at, expires_at
 ),
@@ -209,6 +225,11 @@ FROM ahead
 HAVING count(*) > 0
    AND NOT EXISTS (SELECT FROM granted)
    AND NOT EXISTS (SELECT FROM prior WHERE expires_at > now())
+UNION ALL
+SELECT 'over_quota', 0, 0, false, 0, $1, $2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       NULL, NULL
+FROM quota
+WHERE room < 1
 "#
 );
 
@@ -217,7 +238,7 @@ HAVING count(*) > 0
 /// written as NULL when there are none (`store::statement`).
 static ACQUIRE_SENT: Variants = Variants::new(
     ACQUIRE,
-    &[(10, "bigint"), (11, "text"), (13, "text"), (14, "bytea"), (15, "uuid"), (16, "text")],
+    &[(10, "bigint"), (11, "text"), (13, "text"), (14, "bytea"), (15, "uuid"), (16, "text"), (17, "integer")],
 );
 
 /// The text `acquire_with` sends for a lease with `compat`, by an actor
@@ -226,6 +247,7 @@ pub fn acquire_statement(
     options: &AcquireOptions<'_>,
     compat: Option<&CompatHolder>,
     addr: bool,
+    quota: bool,
 ) -> &'static str {
     ACQUIRE_SENT.text(&[
         options.waiter.is_some(),
@@ -234,6 +256,7 @@ pub fn acquire_statement(
         compat.is_some_and(|c| c.secret_hash.is_some()),
         compat.is_some_and(|c| c.mutex_id.is_some()),
         addr,
+        quota,
     ])
 }
 
@@ -255,7 +278,8 @@ pub async fn acquire_with(
 ) -> Result<Attempt, StoreError> {
     let compat = lease.compat.as_ref();
     for _ in 0..ACQUIRE_ATTEMPTS {
-        let sql = acquire_statement(options, compat, actor.audit_addr().is_some());
+        let quota = lease.max_live_locks.is_some();
+        let sql = acquire_statement(options, compat, actor.audit_addr().is_some(), quota);
         let row: Option<AcquireRow> = sqlx::query_as(sql)
             .bind(lease.namespace.as_str())
             .bind(lease.name.as_str())
@@ -273,6 +297,7 @@ pub async fn acquire_with(
             .bind(compat.and_then(|c| c.secret_hash.as_ref()).map(|h| &h[..]))
             .bind(compat.and_then(|c| c.mutex_id))
             .bind(audit_addr(actor))
+            .bind(lease.max_live_locks.map(quota_param))
             .fetch_optional(pool)
             .await?;
         let Some(row) = row else {
@@ -284,6 +309,11 @@ pub async fn acquire_with(
     Err(StoreError::TimedOut)
 }
 
+/// A quota as the statements bind it; beyond `integer` is no limit at all.
+pub fn quota_param(max: u32) -> i32 {
+    i32::try_from(max).unwrap_or(i32::MAX)
+}
+
 pub(super) fn attempt(row: AcquireRow) -> Attempt {
     let wake_in = Duration::from_secs_f64(row.wake_in_ms.max(0.0) / 1000.0);
     let (outcome, ours, waiters, events) = (row.outcome.clone(), row.ours, row.waiters, row.events as u64);
@@ -291,6 +321,7 @@ pub(super) fn attempt(row: AcquireRow) -> Attempt {
         // A retry holding the same derived token finds its own grant.
         ("granted", Some(lock)) => Acquired::Granted(lock),
         ("held", Some(lock)) if ours => Acquired::Granted(lock),
+        ("over_quota", _) => Acquired::OverQuota,
         ("held", Some(lock)) => {
             let retry_after = wake_in.as_secs_f64().ceil().max(1.0) as u32;
             Acquired::Held { lock, retry_after }

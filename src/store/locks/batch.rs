@@ -18,7 +18,7 @@ use super::super::fragments::{
     complete_and_wake, live_items, record_events, record_kind_events, renewal_outcome,
 };
 use super::super::StoreError;
-use super::acquire::{attempt, AcquireRow};
+use super::acquire::{attempt, quota_param, AcquireRow};
 use super::{audit_account, audit_addr, AcquireOptions, Attempt, LeaseChange, LockRow, NewLease};
 use crate::domain::{
     Actor, CompatHolder, Lock, LockName, LockTokenHash, Metadata, NamespaceName, Owner, Ttl,
@@ -41,6 +41,7 @@ pub struct AcquireItem {
     pub waiter: Option<i64>,
     /// How long a waiter's place lives without another try.
     pub waiter_lease: Duration,
+    pub max_live_locks: Option<u32>,
 }
 
 impl AcquireItem {
@@ -57,6 +58,7 @@ impl AcquireItem {
             idempotency_key: idempotency_key.map(str::to_owned),
             waiter: None,
             waiter_lease: Duration::ZERO,
+            max_live_locks: lease.max_live_locks,
         }
     }
 
@@ -84,6 +86,7 @@ impl AcquireItem {
             metadata: self.metadata.as_ref(),
             ttl: self.ttl,
             compat: self.compat,
+            max_live_locks: self.max_live_locks,
         }
     }
 }
@@ -92,16 +95,19 @@ impl AcquireItem {
 /// waiters, each item on its own lock. A waiter yields only to live waiters
 /// queued before it, leaves the queue when granted and renews its place when
 /// that is due. An item whose snapshot a concurrent change made stale
-/// reports `raced` and is tried again.
+/// reports `raced` and is tried again. Grants are counted against each
+/// account's `max_live_locks` (`lease_quota_room`, accounts in ascending
+/// order, before any lock row is locked), in item order within the set.
 pub const ACQUIRE_MANY: &str = concat!(
     r#"
 WITH items AS (
     SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::bytea[], $5::bigint[], $6::text[],
                          $7::text[], $8::text[], $9::int[], $10::text[], $11::text[], $12::text[],
-                         $13::bytea[], $14::uuid[], $15::text[], $16::bigint[], $17::float8[])
+                         $13::bytea[], $14::uuid[], $15::text[], $16::bigint[], $17::float8[],
+                         $18::int[])
         AS t(idx, namespace, name, token_hash, account_id, key_id, owner, metadata, ttl_seconds,
              request_id, idempotency_key, compat_api, compat_secret_hash, compat_id, client_addr,
-             waiter, waiter_lease_ms)
+             waiter, waiter_lease_ms, max_live)
 ),
 prior AS (
     SELECT i.idx, l.token_hash, l.fencing_token, l.account_id, l.key_id, l.owner, l.metadata,
@@ -120,10 +126,27 @@ queue AS (
     WHERE w.expires_at > now()
     GROUP BY i.idx
 ),
+grantable AS (
+    SELECT i.idx, i.account_id, i.max_live,
+           row_number() OVER (PARTITION BY i.account_id ORDER BY i.idx) AS nth
+    FROM items i
+    WHERE i.max_live IS NOT NULL
+      AND NOT EXISTS (SELECT FROM prior p WHERE p.idx = i.idx AND p.expires_at > now())
+      AND NOT EXISTS (SELECT FROM ahead a WHERE a.idx = i.idx)
+),
+quota AS MATERIALIZED (
+    SELECT account_id, lease_quota_room(account_id, max_live) AS room
+    FROM (SELECT DISTINCT account_id, max_live FROM grantable ORDER BY account_id) a
+),
+over_quota AS MATERIALIZED (
+    SELECT g.idx FROM grantable g JOIN quota q ON q.account_id = g.account_id WHERE g.nth > q.room
+),
 lapsed AS (
     SELECT l.namespace, l.name
     FROM items i JOIN locks l ON l.namespace = i.namespace AND l.name = i.name
-    WHERE l.expires_at <= now()
+    WHERE l.expires_at <= now() AND NOT EXISTS (SELECT FROM over_quota o WHERE o.idx = i.idx)
+      -- Every account's quota lock is taken before the first row lock.
+      AND (SELECT count(*) FROM quota) >= 0
     ORDER BY l.namespace, l.name
     FOR UPDATE OF l
 ),
@@ -141,6 +164,7 @@ taken_over AS (
       AND locks.fencing_token = p.fencing_token
       AND locks.expires_at <= now()
       AND NOT EXISTS (SELECT FROM ahead a WHERE a.idx = i.idx)
+      AND NOT EXISTS (SELECT FROM over_quota o WHERE o.idx = i.idx)
     RETURNING i.idx, locks.fencing_token, locks.owner, locks.metadata, locks.ttl_seconds,
               locks.acquired_at, locks.expires_at,
               p.fencing_token AS lapsed_token, p.account_id AS lapsed_account,
@@ -158,6 +182,8 @@ inserted AS (
     FROM items i
     WHERE NOT EXISTS (SELECT FROM prior p WHERE p.idx = i.idx)
       AND NOT EXISTS (SELECT FROM ahead a WHERE a.idx = i.idx)
+      AND NOT EXISTS (SELECT FROM over_quota o WHERE o.idx = i.idx)
+      AND (SELECT count(*) FROM quota) >= 0
     ORDER BY i.namespace, i.name
     ON CONFLICT (namespace, name) DO NOTHING
     RETURNING namespace, name, fencing_token, owner, metadata, ttl_seconds, acquired_at, expires_at
@@ -214,6 +240,7 @@ live AS (
 SELECT CASE WHEN g.idx IS NOT NULL THEN 'granted'
             WHEN p.idx IS NOT NULL THEN 'held'
             WHEN a.idx IS NOT NULL THEN 'queued'
+            WHEN i.idx IN (SELECT idx FROM over_quota) THEN 'over_quota'
             ELSE 'raced' END AS outcome,
        CASE WHEN g.idx IS NOT NULL THEN 0
             WHEN p.idx IS NOT NULL THEN extract(epoch FROM p.expires_at - now()) * 1000
@@ -277,6 +304,7 @@ pub async fn acquire_many(pool: &PgPool, items: &[&AcquireItem]) -> Result<Vec<O
         .bind(items.iter().map(|i| audit_addr(&i.actor)).collect::<Vec<_>>())
         .bind(items.iter().map(|i| i.waiter).collect::<Vec<_>>())
         .bind(items.iter().map(|i| i.waiter_lease.as_millis() as f64).collect::<Vec<_>>())
+        .bind(items.iter().map(|i| i.max_live_locks.map(quota_param)).collect::<Vec<_>>())
         .fetch_all(pool)
         .await?;
     let mut attempts: Vec<Option<Attempt>> = (0..items.len()).map(|_| None).collect();

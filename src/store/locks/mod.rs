@@ -27,7 +27,9 @@ use uuid::Uuid;
 use super::StoreError;
 use crate::domain::{Actor, Api, Lock, LockMode, LockName, LockTokenHash, NamespaceName};
 
-pub use acquire::{acquire, acquire_statement, acquire_with, AcquireOptions, Acquired, Attempt, NewLease};
+pub use acquire::{
+    acquire, acquire_statement, acquire_with, quota_param, AcquireOptions, Acquired, Attempt, NewLease,
+};
 pub use end::{release, release_statement, renew, renew_statement, LeaseChange, RELEASE, RENEW};
 
 /// The acting account and key as the audit trail records them. The engine

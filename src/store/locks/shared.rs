@@ -13,6 +13,7 @@ use sqlx::PgPool;
 use super::super::fragments::{record_kind_events, settle_attempt};
 use super::super::holders::{self, locked_holder, release_holder, renew_holder, HolderChange, HolderRow};
 use super::super::StoreError;
+use super::acquire::quota_param;
 use super::{audit_account, audit_addr, AcquireOptions, NewLease};
 use crate::domain::{Actor, Holder, LockName, LockTokenHash, NamespaceName, Owner, Ttl};
 
@@ -29,6 +30,8 @@ pub enum SharedOutcome {
     },
     /// Free for readers, but a writer queued first.
     Queued,
+    /// The lock would take the reader, but its account has no room left.
+    OverQuota,
 }
 
 #[derive(Debug)]
@@ -59,9 +62,15 @@ struct SharedRow {
 /// expiry recorded), as are readers that lapsed. The row is locked first.
 const ACQUIRE_SHARED: &str = concat!(
     r#"
-WITH current AS (
+WITH quota AS MATERIALIZED (
+    SELECT lease_quota_room($4, $14) AS room WHERE $14::integer IS NOT NULL
+),
+current AS (
     SELECT mode, holders, fencing_token, account_id, key_id, owner, expires_at
-    FROM locks WHERE namespace = $1 AND name = $2 FOR UPDATE
+    FROM locks WHERE namespace = $1 AND name = $2
+      -- The account's quota lock comes before the row's (`lease_quota_room`).
+      AND (SELECT count(*) FROM quota) >= 0
+    FOR UPDATE
 ),
 live AS (
     SELECT h.* FROM current c, unnest(c.holders) h WHERE c.mode = 'shared' AND h.expires_at > now()
@@ -82,6 +91,7 @@ verdict AS (
     SELECT CASE
         WHEN c.mode = 'exclusive' AND c.expires_at > now() THEN 'held'
         WHEN EXISTS (SELECT FROM ahead) THEN 'queued'
+        WHEN coalesce((SELECT room FROM quota), 1) < 1 THEN 'over_quota'
         WHEN c.expires_at IS NULL THEN 'new'
         ELSE 'granted'
     END AS outcome
@@ -176,6 +186,7 @@ pub async fn acquire_shared(
             .bind(options.idempotency_key)
             .bind(options.waiter)
             .bind(options.waiter_lease.as_millis() as f64)
+            .bind(lease.max_live_locks.map(quota_param))
             .fetch_one(pool)
             .await?;
         if row.outcome != "lost_race" {
@@ -203,6 +214,7 @@ fn attempt(row: SharedRow) -> SharedAttempt {
                 expires_at,
             })
         }
+        ("over_quota", ..) => SharedOutcome::OverQuota,
         _ => SharedOutcome::Queued,
     };
     SharedAttempt { outcome, wake_in, waiters: row.waiters, events: row.events as u64 }
