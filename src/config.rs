@@ -54,6 +54,7 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
     pub watch: WatchSettings,
     pub signup: SignupSettings,
+    pub usage: UsageSettings,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -285,6 +286,21 @@ pub struct SignupSettings {
     pub enabled: bool,
     /// Sign-ups one client address may make per hour, per replica.
     pub per_hour: u32,
+}
+
+/// Per-account daily usage (docs/accounts.md#usage).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageSettings {
+    /// How often a replica counts new audit events into the daily rows,
+    /// samples live locks and writes the conflicts and waits it counted.
+    pub rollup_interval_seconds: u64,
+}
+
+impl UsageSettings {
+    pub fn rollup_interval(&self) -> Duration {
+        Duration::from_secs(self.rollup_interval_seconds.max(1))
+    }
 }
 
 /// Watching the audit trail as Server-Sent Events (`GET {lock}/events`).

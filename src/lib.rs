@@ -19,6 +19,7 @@ pub mod sweeper;
 pub mod telemetry;
 pub mod tenancy;
 pub mod tls;
+pub mod usage;
 pub mod wake;
 pub mod watch;
 pub mod webhooks;

@@ -1,5 +1,5 @@
-//! Builds the application: pool, schema check, HTTP server, sweeper and
-//! webhook deliveries.
+//! Builds the application: pool, schema check, HTTP server, sweeper,
+//! webhook deliveries and the usage rollup.
 
 use std::future::Future;
 use std::net::TcpListener;
@@ -29,6 +29,7 @@ use crate::store::primary::{DatabaseUrl, Primary, SessionAttrs};
 use crate::store::schema::{self, SchemaState};
 use crate::sweeper;
 use crate::tenancy::Namespaces;
+use crate::usage::UsageCounters;
 use crate::wake::WakeHub;
 use crate::watch::Watchers;
 
@@ -69,9 +70,17 @@ impl Application {
             place_lease: Duration::from_millis(settings.waiting.place_lease_ms),
             sets: group_commit(&settings.group_commit),
         };
+        let usage = Arc::new(UsageCounters::default());
         let watch = Watchers::new(pool.clone(), settings.watch.clone(), settings.database.timeout());
         let state = Data::new(AppState {
-            leases: Leases::new(pool.clone(), engine, namespaces.clone(), wake.clone(), metrics.clone()),
+            leases: Leases::new(
+                pool.clone(),
+                engine,
+                namespaces.clone(),
+                wake.clone(),
+                metrics.clone(),
+                usage.clone(),
+            ),
             pool: pool.clone(),
             auth,
             namespaces,
@@ -131,9 +140,10 @@ impl Application {
         let listener = wake.listen(pool.clone(), moves, stop.clone());
         let deliveries = crate::webhooks::worker::run(pool.clone(), settings.webhooks.clone(), stop.clone());
         let feed = watch.clone().feed(stop.clone());
+        let rollup = crate::usage::rollup::run(pool.clone(), settings.usage.clone(), usage, stop.clone());
         let follower = primary.map(|primary| tokio::spawn(primary.follow(pool.clone(), stop.clone())));
         let sweeper = tokio::spawn(async move {
-            tokio::join!(sweeper, tidy, listener, deliveries, feed);
+            tokio::join!(sweeper, tidy, listener, deliveries, feed, rollup);
             if let Some(follower) = follower {
                 let _ = follower.await;
             }

@@ -1,14 +1,14 @@
 //! `/v1/account/...`: an owner key's management of its own account — its
-//! overview, keys and namespaces. Every change is the admin action scoped to
-//! the caller's account (`crate::admin::self_service`), recorded in the admin
-//! log with the owner's key. Other keys: 403 `forbidden`.
+//! overview, usage, keys and namespaces. Every change is the admin action
+//! scoped to the caller's account (`crate::admin::self_service`), recorded in
+//! the admin log with the owner's key. Other keys: 403 `forbidden`.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
-use actix_web::web::{Data, Path};
+use actix_web::web::{Data, Path, Query};
 use actix_web::{FromRequest, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
@@ -18,6 +18,7 @@ use super::admin::{gated, required};
 use super::api_schema::AdminErrors;
 use super::error::ApiError;
 use super::extract::JsonBody;
+use super::usage::{respond, UsageRange};
 use super::AppState;
 use crate::admin::actions::Actor;
 use crate::admin::self_service;
@@ -66,6 +67,19 @@ pub async fn show(state: Data<AppState>, Owner { caller, .. }: Owner) -> Result<
         "live_locks": live_locks,
         "usage_today": usage_today,
     })))
+}
+
+/// The account's usage per UTC day, oldest first (docs/accounts.md#usage).
+#[utoipa::path(get, path = "/v1/account/usage", operation_id = "show_own_usage", tag = "accounts",
+    params(UsageRange),
+    responses((status = 200, description = "`{\"account\", \"days\": [{\"date\", \"acquired\", \"renewed\", \"released\", \"expired\", \"force_released\", \"conflicts\", \"waits\", \"peak_live_locks\"}]}`; 400 `invalid_date`, `invalid_range`", body = Object), AdminErrors))]
+pub async fn show_usage(
+    state: Data<AppState>,
+    Owner { caller, .. }: Owner,
+    Query(range): Query<UsageRange>,
+) -> Result<HttpResponse, ApiError> {
+    let account = state.db(self_service::own_account(&state.pool, &caller)).await?;
+    respond(&state, account.id, &account.name, &range).await
 }
 
 /// The account's keys: ids, role, namespace, created, last used; never secrets.

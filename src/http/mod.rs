@@ -21,6 +21,7 @@ mod semaphores;
 mod signup;
 pub mod subdomain;
 mod telemetry;
+mod usage;
 mod verify;
 mod watch;
 mod webhooks;
@@ -109,6 +110,7 @@ fn account_routes(cfg: &mut ServiceConfig) {
     let resource = |path: &str, methods| web::resource(path).default_service(serving(methods));
     cfg.service(resource("/v1/signup", "POST").route(web::post().to(signup::sign_up)))
         .service(resource("/v1/account", "GET").route(web::get().to(account::show)))
+        .service(resource("/v1/account/usage", "GET").route(web::get().to(account::show_usage)))
         .service(
             resource("/v1/account/keys", "GET, POST")
                 .route(web::get().to(account::list_keys))

@@ -144,11 +144,11 @@ impl Leases {
                 Acquired::Granted(Granted { lock, token })
             }
             locks::Acquired::Held { lock, retry_after } => {
-                self.count(call.api, "conflict", 0);
+                self.conflict(call.api, &actor);
                 Acquired::Held { lock, waiters: attempt.waiters, retry_after }
             }
             locks::Acquired::Queued { waiters } => {
-                self.count(call.api, "conflict", 0);
+                self.conflict(call.api, &actor);
                 Acquired::Queued { waiters, retry_after }
             }
             locks::Acquired::OverQuota => return Err(over_quota(rules).into()),
@@ -212,13 +212,13 @@ impl Leases {
                 Acquired::Granted(Granted { lock, token })
             }
             SharedOutcome::Held { fencing_token, account_id, owner, expires_at } => {
-                self.count(call.api, "conflict", 0);
+                self.conflict(call.api, actor);
                 let mut held = lock(fencing_token, account_id, owner, expires_at, expires_at, 0, None);
                 held.mode = LockMode::Exclusive;
                 Acquired::Held { lock: held, waiters: attempt.waiters, retry_after }
             }
             SharedOutcome::Queued => {
-                self.count(call.api, "conflict", 0);
+                self.conflict(call.api, actor);
                 Acquired::Queued { waiters: attempt.waiters, retry_after }
             }
             SharedOutcome::OverQuota => return Err(over_quota(call.caller.map(|c| self.rules(c))).into()),

@@ -124,7 +124,7 @@ impl Leases {
                 SetAcquired::Granted { set_id, token, namespace, members }
             }
             SetOutcome::Held { held, retry_after } => {
-                self.count(call.api, "conflict", 0);
+                self.conflict(call.api, &actor);
                 SetAcquired::Held { held, retry_after }
             }
             SetOutcome::OverQuota => return Err(super::acquire::over_quota(Some(rules)).into()),

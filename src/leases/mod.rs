@@ -26,6 +26,7 @@ use crate::domain::{Actor, Api, ApiKey, LockError, NamespaceName, PlanRules, Pla
 use crate::metrics::Metrics;
 use crate::store::{self, StoreError};
 use crate::tenancy::{Access, Namespaces, TenancyError};
+use crate::usage::UsageCounters;
 use crate::wake::WakeHub;
 
 pub use acquire::{AcquireRequest, Acquired, Granted, LeaseLength};
@@ -95,6 +96,8 @@ pub struct Leases {
     waiting: waiting::Waiting,
     sets: Option<sets::Sets>,
     metrics: Arc<Metrics>,
+    /// Conflicts and waits per account, for the daily usage rows.
+    usage: Arc<UsageCounters>,
     anonymous: Arc<OnceCell<i64>>,
 }
 
@@ -105,12 +108,19 @@ impl Leases {
         namespaces: Namespaces,
         wake: Arc<WakeHub>,
         metrics: Arc<Metrics>,
+        usage: Arc<UsageCounters>,
     ) -> Self {
         let sets = settings.sets.map(|set| sets::Sets::start(&pool, set, &metrics));
         let acquires = sets.as_ref().map(|s| s.acquires.clone());
-        let waiting =
-            waiting::Waiting::new(pool.clone(), wake, settings.place_lease, settings.db_timeout, acquires);
-        Self { pool, settings, namespaces, waiting, sets, metrics, anonymous: Arc::default() }
+        let waiting = waiting::Waiting::new(
+            pool.clone(),
+            wake,
+            settings.place_lease,
+            settings.db_timeout,
+            acquires,
+            usage.clone(),
+        );
+        Self { pool, settings, namespaces, waiting, sets, metrics, usage, anonymous: Arc::default() }
     }
 
     /// Every plan's rules, as configured.
@@ -176,6 +186,15 @@ impl Leases {
     fn count(&self, api: Api, outcome: &'static str, audit_rows: u64) {
         self.metrics.lock_outcome(api.as_str(), outcome);
         self.metrics.audit_rows(audit_rows);
+    }
+
+    /// Counts an acquire refused because what it asked for was held (or
+    /// reserved for earlier waiters), once per request whatever it waited.
+    fn conflict(&self, api: Api, actor: &Actor) {
+        self.count(api, "conflict", 0);
+        if let Some(account_id) = actor.account_id {
+            self.usage.conflict(account_id);
+        }
     }
 }
 

@@ -104,7 +104,7 @@ impl Leases {
                 })
                 .await?;
         }
-        Ok(self.judge_permit(call, attempt, token, namespace))
+        Ok(self.judge_permit(call, &actor, attempt, token, namespace))
     }
 
     /// One try, through group commit when it is on.
@@ -122,6 +122,7 @@ impl Leases {
     fn judge_permit(
         &self,
         call: &Call<'_>,
+        actor: &Actor,
         attempt: SemaphoreAttempt,
         token: LockToken,
         namespace: NamespaceName,
@@ -132,7 +133,7 @@ impl Leases {
                 PermitAcquired::Granted { grant, token, namespace }
             }
             SemaphoreOutcome::Full { holders, limit, .. } => {
-                self.count(call.api, "conflict", 0);
+                self.conflict(call.api, actor);
                 let retry_after = retry_after(attempt.wake_in);
                 PermitAcquired::Full { holders, limit, retry_after }
             }

@@ -14,6 +14,7 @@ use crate::domain::{Actor, LockMode, LockName, LockTokenHash, NamespaceName};
 use crate::store::locks::batch::AcquireItem;
 use crate::store::locks::{self, AcquireOptions, Acquired, Attempt, LeaseChange, NewLease};
 use crate::store::{waiters, StoreError};
+use crate::usage::UsageCounters;
 use crate::wake::WakeHub;
 
 #[derive(Clone)]
@@ -24,6 +25,8 @@ pub struct Waiting {
     db_timeout: Duration,
     /// Group commit for first attempts, when it is on.
     sets: Option<Batcher<Acquires>>,
+    /// Counts each wait that takes a place, for the daily usage rows.
+    usage: Arc<UsageCounters>,
 }
 
 impl Waiting {
@@ -33,8 +36,9 @@ impl Waiting {
         place_lease: Duration,
         db_timeout: Duration,
         sets: Option<Batcher<Acquires>>,
+        usage: Arc<UsageCounters>,
     ) -> Self {
-        Self { pool, hub, place_lease, db_timeout, sets }
+        Self { pool, hub, place_lease, db_timeout, sets, usage }
     }
 
     /// Acquires, waiting up to `wait` in arrival order behind earlier waiters.
@@ -66,6 +70,7 @@ impl Waiting {
             self.place_lease,
         );
         let mut place = Place::new(self.pool.clone(), self.bounded(enqueue).await?, lease, actor);
+        self.count_wait(actor);
         let registration = self.hub.register(lease.namespace.as_str(), lease.name.as_str(), place.id);
         options.waiter = Some(place.id);
         loop {
@@ -120,6 +125,7 @@ impl Waiting {
         let deadline = Instant::now() + wait;
         let enqueue = waiters::enqueue(&self.pool, namespace, queue, mode, actor, wait, self.place_lease);
         let place = QueuePlace { id: self.bounded(enqueue).await?, pool: self.pool.clone() };
+        self.count_wait(actor);
         let registration = self.hub.register(namespace.as_str(), queue, place.id);
         loop {
             let tried = self.bounded(attempt(place.id)).await?;
@@ -135,6 +141,12 @@ impl Waiting {
                 _ = registration.signal.notified() => {}
                 _ = tokio::time::sleep(pause) => {}
             }
+        }
+    }
+
+    fn count_wait(&self, actor: &Actor) {
+        if let Some(account_id) = actor.account_id {
+            self.usage.wait(account_id);
         }
     }
 

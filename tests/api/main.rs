@@ -49,6 +49,7 @@ mod serve_binary;
 mod shared_locks;
 mod status_list;
 mod tenancy;
+mod usage;
 mod verify;
 mod waiting;
 mod watch;

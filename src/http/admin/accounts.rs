@@ -9,6 +9,7 @@ use crate::domain::{page_limit, Plan};
 use crate::http::api_schema::AdminErrors;
 use crate::http::error::ApiError;
 use crate::http::extract::JsonBody;
+use crate::http::usage::{respond, UsageRange};
 use crate::http::AppState;
 use crate::store::accounts::{self, AccountRecord, HeldLock};
 use crate::store::keys::{self, KeyInfo};
@@ -112,4 +113,19 @@ pub async fn update(
     let plan = body.plan.map(|p| p.parse::<Plan>()).transpose()?;
     let updated = state.db(actions::update_account(&state.pool, &actor, &path, plan, body.disabled)).await?;
     Ok(HttpResponse::Ok().json(updated))
+}
+
+/// Any account's usage per UTC day, oldest first, as its owner reads it
+/// (docs/accounts.md#usage).
+#[utoipa::path(get, path = "/v1/admin/accounts/{account}/usage", operation_id = "show_account_usage", tag = "admin",
+    params(("account" = String, Path), UsageRange),
+    responses((status = 200, description = "`{\"account\", \"days\": [...]}` as `GET /v1/account/usage`", body = Object), AdminErrors))]
+pub async fn usage(
+    state: Data<AppState>,
+    _: Admin,
+    path: Path<String>,
+    Query(range): Query<UsageRange>,
+) -> Result<HttpResponse, ApiError> {
+    let account = account_named(&state, &path).await?;
+    respond(&state, account.id, &account.name, &range).await
 }

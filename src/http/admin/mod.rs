@@ -37,6 +37,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .route(web::get().to(accounts::show))
             .route(web::patch().to(accounts::update)),
     )
+    .service(resource("/v1/admin/accounts/{account}/usage", "GET").route(web::get().to(accounts::usage)))
     .service(
         resource("/v1/admin/accounts/{account}/keys", "GET, POST")
             .route(web::get().to(keys::list))
