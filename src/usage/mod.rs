@@ -44,20 +44,24 @@ impl UsageCounters {
     pub fn put_back(&self, taken: HashMap<i64, Tally>) {
         let mut tallies = self.lock();
         for (account_id, tally) in taken {
-            let entry = tallies.entry(account_id).or_default();
-            entry.conflicts += tally.conflicts;
-            entry.waits += tally.waits;
+            add_to(&mut tallies, account_id, tally);
         }
     }
 
     fn add(&self, account_id: i64, tally: Tally) {
-        self.put_back(HashMap::from([(account_id, tally)]));
+        add_to(&mut self.lock(), account_id, tally);
     }
 
     /// The counts stay usable if a thread panicked holding the lock.
     fn lock(&self) -> MutexGuard<'_, HashMap<i64, Tally>> {
         self.tallies.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+fn add_to(tallies: &mut HashMap<i64, Tally>, account_id: i64, tally: Tally) {
+    let entry = tallies.entry(account_id).or_default();
+    entry.conflicts += tally.conflicts;
+    entry.waits += tally.waits;
 }
 
 #[cfg(test)]
