@@ -59,6 +59,9 @@ impl SignedIn {
 /// A signed-in owner: its own account's pages, and only those.
 pub struct OwnerSignedIn(pub SignedIn);
 
+/// Anyone signed in, staff or owner: for signing out.
+pub struct AnySignedIn(pub SignedIn);
+
 /// Support and admin keys see every tenant; an owner key its own account.
 pub(super) fn may_sign_in(principal: &Principal) -> bool {
     principal.sees_all_tenants() || principal.owns_account()
@@ -82,39 +85,40 @@ fn not_found() -> ConsoleError {
     ConsoleError::NotFound("there is no such page".into())
 }
 
+type Extracted<T> = Pin<Box<dyn Future<Output = Result<T, ConsoleError>>>>;
+
+/// The request's session, given to `pick`, which says whether its page is
+/// one this session may see.
+fn extract<T: 'static>(req: &HttpRequest, pick: fn(SignedIn) -> Result<T, ConsoleError>) -> Extracted<T> {
+    let state = req.app_data::<Data<AppState>>().cloned().expect("AppState is registered");
+    let id = cookie(req, SESSION_COOKIE);
+    Box::pin(async move { pick(session(state, id).await?) })
+}
+
 impl FromRequest for SignedIn {
     type Error = ConsoleError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ConsoleError>>>>;
+    type Future = Extracted<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<Data<AppState>>().cloned().expect("AppState is registered");
-        let id = cookie(req, SESSION_COOKIE);
-        Box::pin(async move {
-            let user = session(state, id).await?;
-            if user.principal.sees_all_tenants() {
-                Ok(user)
-            } else {
-                Err(not_found())
-            }
-        })
+        extract(req, |user| if user.principal.sees_all_tenants() { Ok(user) } else { Err(not_found()) })
     }
 }
 
 impl FromRequest for OwnerSignedIn {
     type Error = ConsoleError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ConsoleError>>>>;
+    type Future = Extracted<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<Data<AppState>>().cloned().expect("AppState is registered");
-        let id = cookie(req, SESSION_COOKIE);
-        Box::pin(async move {
-            let user = session(state, id).await?;
-            if user.is_owner() {
-                Ok(OwnerSignedIn(user))
-            } else {
-                Err(not_found())
-            }
-        })
+        extract(req, |user| if user.is_owner() { Ok(OwnerSignedIn(user)) } else { Err(not_found()) })
+    }
+}
+
+impl FromRequest for AnySignedIn {
+    type Error = ConsoleError;
+    type Future = Extracted<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        extract(req, |user| Ok(AnySignedIn(user)))
     }
 }
 

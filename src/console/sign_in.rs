@@ -7,7 +7,7 @@ use maud::html;
 use serde::Deserialize;
 
 use super::session::{
-    cookie, hash, may_sign_in, random_token, same, set_cookie, SignedIn, LOGIN_COOKIE, LOGIN_FORM_SECONDS,
+    cookie, hash, may_sign_in, random_token, same, set_cookie, AnySignedIn, LOGIN_COOKIE, LOGIN_FORM_SECONDS,
     SESSION_COOKIE,
 };
 use super::{layout, see_other, ConsoleError};
@@ -96,7 +96,7 @@ pub struct CsrfForm {
 pub async fn logout(
     req: HttpRequest,
     state: Data<AppState>,
-    user: SignedIn,
+    AnySignedIn(user): AnySignedIn,
     Form(form): Form<CsrfForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     user.check_csrf(&form.csrf)?;

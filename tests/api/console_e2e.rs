@@ -110,6 +110,13 @@ async fn an_owner_sees_its_usage_chart_and_keys_and_support_a_lease_analysis_in_
     assert!(browser.text("#new-key").await.starts_with("lh_"));
     browser.screenshot("7-owner-new-key").await;
     browser.click("form.signout button").await;
+    browser.screenshot("7b-signed-out").await;
+    assert!(
+        browser.url().await.ends_with("/console/login"),
+        "{}: {}",
+        browser.url().await,
+        browser.page_text().await
+    );
 
     // Support opens the account's lease analysis.
     browser.fill("#key", &support.key).await;

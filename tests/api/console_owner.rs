@@ -87,6 +87,9 @@ async fn an_owner_session_finds_no_support_page_and_no_other_account() {
     assert_eq!(release.status(), StatusCode::NOT_FOUND);
     assert_eq!(app.status(&app.acme, "/v1/locks/job").await.status(), StatusCode::OK);
     assert_eq!(get(&app, &cookie, "/console").await.headers()[LOCATION], "/console/account");
+    let signed_out = post(&app, &cookie, "/console/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(signed_out.headers()[LOCATION], "/console/login");
+    assert_eq!(get(&app, &cookie, "/console/account").await.headers()[LOCATION], "/console/login");
     assert_eq!(get(&app, &staff, "/console/account").await.status(), StatusCode::NOT_FOUND);
     assert_eq!(get(&app, &staff, "/console/account/keys").await.status(), StatusCode::NOT_FOUND);
 }
