@@ -5,7 +5,7 @@ use actix_web::web::{Data, Path};
 use actix_web::HttpResponse;
 use maud::html;
 
-use super::layout::{self, encode, lock_href, semaphore_href};
+use super::layout::{self, account_href, encode, lock_href, semaphore_href};
 use super::session::SignedIn;
 use super::ConsoleError;
 use crate::http::admin::details;
@@ -33,12 +33,20 @@ pub async fn show(
                 @if let Some(at) = account.account.disabled_at { "disabled since " (layout::time(at)) } @else { "active" }
             }
         }
-        p { a href={ "/console/audit?account=" (encode(&account.account.name)) } { "Audit events of this account" } }
+        p {
+            a href={ "/console/audit?account=" (encode(&account.account.name)) } { "Audit events of this account" }
+            " · "
+            a href={ (account_href(&account.account.name)) "/analysis" } { "Lease analysis" }
+        }
         h2 { "Namespaces" }
         @if account.namespaces.is_empty() {
             p { "None: its keys use the shared namespace." }
         } @else {
-            ul { @for ns in &account.namespaces { li { code { (ns.name) } } } }
+            ul {
+                @for ns in &account.namespaces {
+                    li { code { (ns.name) } " " a href={ "/console/namespaces/" (encode(&ns.name)) "/analysis" } { "lease analysis" } }
+                }
+            }
         }
         h2 { "Keys" }
         table {

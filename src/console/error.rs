@@ -80,7 +80,7 @@ impl ResponseError for ConsoleError {
         let body = html! {
             h1 { (self.status_code().canonical_reason().unwrap_or("Error")) }
             p role="alert" { (self.to_string()) }
-            p { a href="/console/audit" { "Back to the audit search" } }
+            p { a href="/console" { "Back to the console" } }
         };
         layout::respond(&mut response, &layout::page("Error", None, body))
     }

@@ -35,9 +35,14 @@ pub fn page(title: &str, user: Option<&SignedIn>, body: Markup) -> Markup {
                     @if let Some(user) = user {
                         nav aria-label="Main" {
                             ul {
-                                li { a href="/console/audit" { "Audit search" } }
-                                li { a href="/console/accounts" { "Accounts" } }
-                                li { a href="/console/locks" { "Live locks" } }
+                                @if user.is_owner() {
+                                    li { a href="/console/account" { "Your account" } }
+                                    li { a href="/console/account/keys" { "Keys" } }
+                                } @else {
+                                    li { a href="/console/audit" { "Audit search" } }
+                                    li { a href="/console/accounts" { "Accounts" } }
+                                    li { a href="/console/locks" { "Live locks" } }
+                                }
                             }
                         }
                         form.signout method="post" action="/console/logout" {

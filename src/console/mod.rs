@@ -1,12 +1,16 @@
 //! The support console at `/console`: server-rendered HTML (maud), usable
-//! without JavaScript, for support and admin keys. Sign-in makes a server-side
+//! without JavaScript, for support and admin keys, and for owner keys their
+//! own account's pages (`/console/account...`; any other page is 404 to an
+//! owner). Sign-in makes a server-side
 //! session (an HttpOnly, SameSite=Strict cookie holding a random id whose hash
 //! is stored); every form that changes something carries a CSRF token.
 
 mod account_page;
 mod accounts_page;
 mod address;
+mod analysis_page;
 mod audit_page;
+mod chart;
 mod error;
 mod holders_table;
 mod json;
@@ -14,6 +18,8 @@ mod layout;
 mod leases_table;
 mod live_locks_page;
 mod lock_page;
+mod owner_keys;
+mod owner_page;
 mod paging;
 mod semaphore_page;
 mod session;
@@ -38,6 +44,29 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(web::resource("/console/audit").route(web::get().to(audit_page::show)))
         .service(web::resource("/console/accounts").route(web::get().to(accounts_page::show)))
         .service(web::resource("/console/accounts/{account}").route(web::get().to(account_page::show)))
+        .service(
+            web::resource("/console/accounts/{account}/analysis")
+                .route(web::get().to(analysis_page::account)),
+        )
+        .service(
+            web::resource("/console/namespaces/{namespace}/analysis")
+                .route(web::get().to(analysis_page::namespace)),
+        )
+        .service(web::resource("/console/account").route(web::get().to(owner_page::show)))
+        .service(
+            web::resource("/console/account/namespaces").route(web::post().to(owner_page::create_namespace)),
+        )
+        .service(
+            web::resource("/console/account/keys")
+                .route(web::get().to(owner_keys::show))
+                .route(web::post().to(owner_keys::create)),
+        )
+        .service(
+            web::resource("/console/account/keys/{key_id}/revoke").route(web::post().to(owner_keys::revoke)),
+        )
+        .service(
+            web::resource("/console/account/keys/{key_id}/rotate").route(web::post().to(owner_keys::rotate)),
+        )
         .service(web::resource("/console/locks").route(web::get().to(live_locks_page::show)))
         .service(web::resource("/console/locks/{namespace}/{name}").route(web::get().to(lock_page::show)))
         .service(
@@ -50,8 +79,12 @@ pub fn routes(cfg: &mut ServiceConfig) {
         );
 }
 
-async fn home(user: Option<session::SignedIn>) -> HttpResponse {
-    let to = if user.is_some() { "/console/audit" } else { "/console/login" };
+async fn home(staff: Option<session::SignedIn>, owner: Option<session::OwnerSignedIn>) -> HttpResponse {
+    let to = match (staff, owner) {
+        (Some(_), _) => "/console/audit",
+        (None, Some(_)) => "/console/account",
+        (None, None) => "/console/login",
+    };
     see_other(to)
 }
 

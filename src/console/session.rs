@@ -28,7 +28,9 @@ pub(super) const SESSION_COOKIE: &str = "lh_session";
 pub(super) const LOGIN_COOKIE: &str = "lh_login";
 pub(super) const LOGIN_FORM_SECONDS: u64 = 900;
 
-/// A signed-in support or admin user.
+/// A signed-in support or admin user; as an extractor, a page only staff
+/// see. An owner's session is answered 404 there (its pages are
+/// [`OwnerSignedIn`]'s), so that nothing of another tenant shows.
 pub struct SignedIn {
     pub principal: Principal,
     pub csrf: String,
@@ -48,27 +50,75 @@ impl SignedIn {
     pub fn is_admin(&self) -> bool {
         self.principal.role == crate::domain::Role::Admin
     }
+
+    pub fn is_owner(&self) -> bool {
+        self.principal.owns_account()
+    }
+}
+
+/// A signed-in owner: its own account's pages, and only those.
+pub struct OwnerSignedIn(pub SignedIn);
+
+/// Anyone signed in, staff or owner: for signing out.
+pub struct AnySignedIn(pub SignedIn);
+
+/// Support and admin keys see every tenant; an owner key its own account.
+pub(super) fn may_sign_in(principal: &Principal) -> bool {
+    principal.sees_all_tenants() || principal.owns_account()
+}
+
+/// The live session the request's cookie names, of a key that may still
+/// sign in; anything else is "please sign in".
+async fn session(state: Data<AppState>, id: Option<String>) -> Result<SignedIn, ConsoleError> {
+    let session_hash = hash(&id.ok_or(ConsoleError::SignIn)?);
+    let live = state.db(console_sessions::find_live(&state.pool, &session_hash)).await?;
+    let live = live.ok_or(ConsoleError::SignIn)?;
+    let key_id = KeyId::parse(&live.key_id).ok_or(ConsoleError::SignIn)?;
+    let active = state.db(keys::find_active(&state.pool, &key_id)).await?.ok_or(ConsoleError::SignIn)?;
+    if !may_sign_in(&active.principal) {
+        return Err(ConsoleError::SignIn);
+    }
+    Ok(SignedIn { principal: active.principal, csrf: live.csrf_token, session_hash })
+}
+
+fn not_found() -> ConsoleError {
+    ConsoleError::NotFound("there is no such page".into())
+}
+
+type Extracted<T> = Pin<Box<dyn Future<Output = Result<T, ConsoleError>>>>;
+
+/// The request's session, given to `pick`, which says whether its page is
+/// one this session may see.
+fn extract<T: 'static>(req: &HttpRequest, pick: fn(SignedIn) -> Result<T, ConsoleError>) -> Extracted<T> {
+    let state = req.app_data::<Data<AppState>>().cloned().expect("AppState is registered");
+    let id = cookie(req, SESSION_COOKIE);
+    Box::pin(async move { pick(session(state, id).await?) })
 }
 
 impl FromRequest for SignedIn {
     type Error = ConsoleError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ConsoleError>>>>;
+    type Future = Extracted<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<Data<AppState>>().cloned().expect("AppState is registered");
-        let id = cookie(req, SESSION_COOKIE);
-        Box::pin(async move {
-            let session_hash = hash(&id.ok_or(ConsoleError::SignIn)?);
-            let live = state.db(console_sessions::find_live(&state.pool, &session_hash)).await?;
-            let live = live.ok_or(ConsoleError::SignIn)?;
-            let key_id = KeyId::parse(&live.key_id).ok_or(ConsoleError::SignIn)?;
-            let active =
-                state.db(keys::find_active(&state.pool, &key_id)).await?.ok_or(ConsoleError::SignIn)?;
-            if !active.principal.sees_all_tenants() {
-                return Err(ConsoleError::SignIn);
-            }
-            Ok(SignedIn { principal: active.principal, csrf: live.csrf_token, session_hash })
-        })
+        extract(req, |user| if user.principal.sees_all_tenants() { Ok(user) } else { Err(not_found()) })
+    }
+}
+
+impl FromRequest for OwnerSignedIn {
+    type Error = ConsoleError;
+    type Future = Extracted<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        extract(req, |user| if user.is_owner() { Ok(OwnerSignedIn(user)) } else { Err(not_found()) })
+    }
+}
+
+impl FromRequest for AnySignedIn {
+    type Error = ConsoleError;
+    type Future = Extracted<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        extract(req, |user| Ok(AnySignedIn(user)))
     }
 }
 

@@ -7,10 +7,11 @@ use maud::html;
 use serde::Deserialize;
 
 use super::session::{
-    cookie, hash, random_token, same, set_cookie, SignedIn, LOGIN_COOKIE, LOGIN_FORM_SECONDS, SESSION_COOKIE,
+    cookie, hash, may_sign_in, random_token, same, set_cookie, AnySignedIn, LOGIN_COOKIE, LOGIN_FORM_SECONDS,
+    SESSION_COOKIE,
 };
 use super::{layout, see_other, ConsoleError};
-use crate::domain::{ApiKey, Principal};
+use crate::domain::ApiKey;
 use crate::http::AppState;
 use crate::store::console_sessions;
 
@@ -36,7 +37,7 @@ fn login_page(
         form method="post" action="/console/login" {
             input type="hidden" name="csrf" value=(token);
             p {
-                label for="key" { "API key " span.hint { "(a support or admin key)" } }
+                label for="key" { "API key " span.hint { "(a support, admin or owner key)" } }
                 input #key type="password" name="key" autocomplete="off" required;
             }
             p { button type="submit" { "Sign in" } }
@@ -68,8 +69,8 @@ pub async fn login(
         Some(key) => state.auth.authenticate(&key).await.ok(),
         None => None,
     };
-    let Some(principal) = principal.filter(Principal::sees_all_tenants) else {
-        let message = "That is not an active support or admin key.";
+    let Some(principal) = principal.filter(may_sign_in) else {
+        let message = "That is not an active support, admin or owner key.";
         return Ok(login_page(&req, &mut HttpResponse::Unauthorized(), Some(message)));
     };
     let (id, csrf) = (random_token(), random_token());
@@ -79,8 +80,9 @@ pub async fn login(
         console_sessions::create(&state.pool, &id_hash, principal.key_id.as_str(), &csrf, lifetime as i64);
     state.db(create).await?;
     tracing::info!(key_id = %principal.key_id, "console sign-in");
+    let home = if principal.owns_account() { "/console/account" } else { "/console/audit" };
     Ok(HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, "/console/audit"))
+        .insert_header((header::LOCATION, home))
         .append_header((header::SET_COOKIE, set_cookie(&req, SESSION_COOKIE, &id, "/console", lifetime)))
         .append_header((header::SET_COOKIE, set_cookie(&req, LOGIN_COOKIE, "", "/console/login", 0)))
         .finish())
@@ -94,7 +96,7 @@ pub struct CsrfForm {
 pub async fn logout(
     req: HttpRequest,
     state: Data<AppState>,
-    user: SignedIn,
+    AnySignedIn(user): AnySignedIn,
     Form(form): Form<CsrfForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     user.check_csrf(&form.csrf)?;

@@ -12,6 +12,7 @@ pub mod handover;
 pub mod holders;
 pub mod idempotency;
 pub mod keys;
+pub mod lease_analysis;
 pub mod lease_end;
 pub mod lock_sets;
 pub mod locks;

@@ -74,3 +74,58 @@ async fn support_staff_sign_in_search_read_a_timeline_and_force_release_in_a_rea
     assert!(browser.url().await.ends_with("/console/login"));
     browser.quit().await;
 }
+
+#[tokio::test]
+#[ignore = "needs Debian's chromium and chromium-driver: .ci/run installs them and runs it"]
+async fn an_owner_sees_its_usage_chart_and_keys_and_support_a_lease_analysis_in_a_real_browser() {
+    let app = spawn_app().await;
+    let owner = key(&app.pool, "acme", Role::Owner).await;
+    let support = key(&app.pool, "globex", Role::Support).await;
+    sqlx::query(
+        "INSERT INTO account_usage (account_id, day, acquired, expired)
+         SELECT id, (now() AT TIME ZONE 'UTC')::date - 1, 12, 3 FROM accounts WHERE name = 'acme'",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let grant = json(app.acquire(&app.acme, "/v1/locks/report", json!({"ttl_seconds": 60})).await).await;
+    app.release(&app.acme, "/v1/locks/report", grant["lock_token"].as_str().unwrap()).await;
+    let browser = Browser::start().await;
+
+    // An owner signs in to its own account: the usage chart and its keys.
+    browser.goto(&format!("{}/console/login", app.address)).await;
+    browser.fill("#key", &owner.key).await;
+    browser.click("button[type=submit]").await;
+    assert!(browser.url().await.ends_with("/console/account"), "{}", browser.url().await);
+    assert_eq!(browser.text("h1").await, "Account acme");
+    browser.text("figure.chart svg").await;
+    assert!(browser.text("main").await.contains("12 acquired"), "{}", browser.text("main").await);
+    browser.screenshot("6-owner-account").await;
+    browser.click("a[href='/console/account/keys']").await;
+    let keys = browser.text("#keys").await;
+    assert!(keys.contains(&app.acme.key_id) && keys.contains(&owner.key_id), "{keys}");
+
+    // It makes a key, whose secret shows once.
+    browser.click("#create-key").await;
+    assert!(browser.text("#new-key").await.starts_with("lh_"));
+    browser.screenshot("7-owner-new-key").await;
+    browser.click("form.signout button").await;
+    browser.screenshot("7b-signed-out").await;
+    assert!(
+        browser.url().await.ends_with("/console/login"),
+        "{}: {}",
+        browser.url().await,
+        browser.page_text().await
+    );
+
+    // Support opens the account's lease analysis.
+    browser.fill("#key", &support.key).await;
+    browser.click("button[type=submit]").await;
+    browser.goto(&format!("{}/console/accounts/acme", app.address)).await;
+    browser.click("a[href='/console/accounts/acme/analysis']").await;
+    assert_eq!(browser.text("h1").await, "Lease analysis of account acme");
+    browser.text("figure.chart svg").await;
+    assert!(browser.text("main").await.contains("1 released"), "{}", browser.text("main").await);
+    browser.screenshot("8-lease-analysis").await;
+    browser.quit().await;
+}

@@ -31,7 +31,8 @@ pub fn hidden(html: &str, name: &str) -> String {
     html[start..].split('"').next().unwrap().to_owned()
 }
 
-/// Signs in; returns the session cookie header and the page's CSRF token.
+/// Signs in; returns the session cookie header and the CSRF token of the
+/// page sign-in leads to.
 pub async fn sign_in(app: &TestApp, key: &str) -> (reqwest::Response, Option<(String, String)>) {
     let http = client();
     let form = http.get(format!("{}/console/login", app.address)).send().await.unwrap();
@@ -48,12 +49,9 @@ pub async fn sign_in(app: &TestApp, key: &str) -> (reqwest::Response, Option<(St
     let session = set_cookie(&response, "lh_session").map(|c| c.split(';').next().unwrap().to_owned());
     let csrf = match &session {
         Some(cookie) => {
-            let page = http
-                .get(format!("{}/console/audit", app.address))
-                .header(COOKIE, cookie)
-                .send()
-                .await
-                .unwrap();
+            let home = response.headers()[LOCATION].to_str().unwrap();
+            let page =
+                http.get(format!("{}{home}", app.address)).header(COOKIE, cookie).send().await.unwrap();
             Some((cookie.clone(), hidden(&page.text().await.unwrap(), "csrf")))
         }
         None => None,
