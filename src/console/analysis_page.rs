@@ -139,7 +139,11 @@ fn hold_times(held: &HoldTimes) -> Markup {
             p { "No lease ended in this window." }
         } @else {
             table #hold-times {
-                caption { "How long the " (held.leases) " leases that ended were held, from acquiring to release or expiry" }
+                caption {
+                    "How long the " (held.leases) (if held.leases == 1 { " lease" } else { " leases" })
+                    " that ended " (if held.leases == 1 { "was" } else { "were" })
+                    " held, from acquiring to release or expiry"
+                }
                 thead { tr { @for h in ["p50", "p90", "p99", "Longest"] { th scope="col" { (h) } } } }
                 tbody {
                     tr {

@@ -146,7 +146,13 @@ pub async fn create_namespace(
 ) -> Result<HttpResponse, ConsoleError> {
     user.check_csrf(&form.csrf)?;
     let actor = console_actor(&req, &user);
-    let create = self_service::create_namespace(&state.pool, &actor, &user.principal, form.name.trim());
+    let create = self_service::create_namespace(
+        &state.pool,
+        state.leases.plans(),
+        &actor,
+        &user.principal,
+        form.name.trim(),
+    );
     state.db(create).await.map_err(refusal)?;
     Ok(see_other("/console/account?notice=namespace_created"))
 }
