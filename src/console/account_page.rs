@@ -60,11 +60,7 @@ pub async fn show(
                         td { (key.namespace) }
                         td { (layout::time(key.created_at)) }
                         td { @if let Some(at) = key.last_used_at { (layout::time(at)) } @else { "never" } }
-                        td {
-                            @if let Some(at) = key.revoked_at { "revoked " (layout::time(at)) }
-                            @else if let Some(at) = key.expires_at { "rotated; valid until " (layout::time(at)) }
-                            @else { "active" }
-                        }
+                        td { (layout::key_status(key.revoked_at, key.expires_at)) }
                     }
                 }
             }

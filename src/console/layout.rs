@@ -85,6 +85,15 @@ pub fn time(at: DateTime<Utc>) -> Markup {
 }
 
 /// A duration for people: 4 h 2 min, 3 min 5 s, 1.2 s.
+/// A key's state: revoked, rotated (and until when it works), or active.
+pub fn key_status(revoked_at: Option<DateTime<Utc>>, expires_at: Option<DateTime<Utc>>) -> Markup {
+    html! {
+        @if let Some(at) = revoked_at { "revoked " (time(at)) }
+        @else if let Some(at) = expires_at { "rotated; valid until " (time(at)) }
+        @else { "active" }
+    }
+}
+
 pub fn duration(d: chrono::Duration) -> String {
     let ms = d.num_milliseconds().max(0);
     let s = ms / 1000;

@@ -38,9 +38,10 @@ pub(super) fn refusal(e: AdminError) -> ConsoleError {
     }
 }
 
+/// The outcome a form's redirect names, said once on the page it leads to.
 #[derive(Deserialize)]
 pub struct Notice {
-    notice: Option<String>,
+    pub(super) notice: Option<String>,
 }
 
 pub async fn show(
@@ -88,11 +89,7 @@ fn keys_table(user: &SignedIn, keys: &[KeyInfo]) -> Markup {
                         td { (key.namespace) }
                         td { (layout::time(key.created_at)) }
                         td { @if let Some(at) = key.last_used_at { (layout::time(at)) } @else { "never" } }
-                        td {
-                            @if let Some(at) = key.revoked_at { "revoked " (layout::time(at)) }
-                            @else if let Some(at) = key.expires_at { "rotated; valid until " (layout::time(at)) }
-                            @else { "active" }
-                        }
+                        td { (layout::key_status(key.revoked_at, key.expires_at)) }
                         td {
                             @if key.revoked_at.is_none() && key.key_id != user.principal.key_id.as_str() {
                                 (action(user, &key.key_id, "revoke", "Revoke"))

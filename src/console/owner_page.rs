@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::chart::{self, Series};
 use super::layout;
-use super::owner_keys::{console_actor, refusal};
+use super::owner_keys::{console_actor, refusal, Notice};
 use super::session::{OwnerSignedIn, SignedIn};
 use super::{see_other, ConsoleError};
 use crate::admin::self_service;
@@ -25,11 +25,6 @@ use crate::store::{console_reads, namespaces};
 const USAGE_DAYS: i64 = 30;
 /// As many live locks and namespaces as `/v1/account` lists.
 const LISTED: i64 = 1000;
-
-#[derive(Deserialize)]
-pub struct Notice {
-    notice: Option<String>,
-}
 
 pub async fn show(
     state: Data<AppState>,
