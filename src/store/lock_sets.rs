@@ -69,7 +69,7 @@ struct SetRow {
 const ACQUIRE: &str = concat!(
     r#"
 WITH quota AS MATERIALIZED (
-    SELECT lease_quota_room($4, $14) AS room WHERE $14::integer IS NOT NULL
+    SELECT lease_quota_room($4, $14, cardinality($2::text[])) AS room WHERE $14::integer IS NOT NULL
 ),
 current AS (
     SELECT name, fencing_token, account_id, key_id, owner, expires_at, mode, holders FROM locks

@@ -137,7 +137,7 @@ ahead AS (
       AND ($10::bigint IS NULL OR id < $10)
 ),
 quota AS MATERIALIZED (
-    SELECT lease_quota_room($4, $17) AS room
+    SELECT lease_quota_room($4, $17, 1) AS room
     WHERE $17::integer IS NOT NULL
       AND NOT EXISTS (SELECT FROM prior WHERE expires_at > now())
       AND NOT EXISTS (SELECT FROM ahead)

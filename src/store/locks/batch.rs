@@ -135,8 +135,9 @@ grantable AS (
       AND NOT EXISTS (SELECT FROM ahead a WHERE a.idx = i.idx)
 ),
 quota AS MATERIALIZED (
-    SELECT account_id, lease_quota_room(account_id, max_live) AS room
-    FROM (SELECT DISTINCT account_id, max_live FROM grantable ORDER BY account_id) a
+    SELECT account_id, lease_quota_room(account_id, max_live, wanted) AS room
+    FROM (SELECT account_id, max(max_live) AS max_live, count(*) AS wanted
+          FROM grantable GROUP BY account_id ORDER BY account_id) a
 ),
 over_quota AS MATERIALIZED (
     SELECT g.idx FROM grantable g JOIN quota q ON q.account_id = g.account_id WHERE g.nth > q.room

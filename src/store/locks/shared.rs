@@ -63,7 +63,7 @@ struct SharedRow {
 const ACQUIRE_SHARED: &str = concat!(
     r#"
 WITH quota AS MATERIALIZED (
-    SELECT lease_quota_room($4, $14) AS room WHERE $14::integer IS NOT NULL
+    SELECT lease_quota_room($4, $14, 1) AS room WHERE $14::integer IS NOT NULL
 ),
 current AS (
     SELECT mode, holders, fencing_token, account_id, key_id, owner, expires_at
